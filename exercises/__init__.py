@@ -1,0 +1,1 @@
+"""The course's reference solutions, one module per chapter."""

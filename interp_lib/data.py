@@ -1,0 +1,176 @@
+"""The model organism's world: a procedural data set of line drawings.
+
+Nothing is downloaded. `make_batch(n, seed)` draws n images of eight kinds of
+shape, each at a random position, size, rotation, stroke width and colour,
+with light pixel noise. To tell the classes apart a network has to notice
+curvature and its direction (arc, circle, spiral, wave), straight strokes
+(line, corner, polygons) and how strokes join: the features the course
+studies. Every sample comes with the parameters that drew it, so ground truth
+is always known.
+
+The same (n, seed) gives the same batch on any machine: all randomness comes
+from one seeded `torch.Generator`, and every parameter is drawn for every
+sample in a fixed order whatever its class.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from interp_lib import drawing as D
+
+CLASSES: tuple[str, ...] = (
+    "circle",  # a closed ring
+    "arc",  # part of a ring: 60 to 240 degrees of it
+    "line",  # one straight segment
+    "corner",  # two segments meeting at 45 to 135 degrees
+    "triangle",  # closed, three straight sides
+    "square",  # closed, four straight sides (a rectangle, possibly)
+    "wave",  # a sine wave, 1.5 to 2.5 periods
+    "spiral",  # an Archimedean spiral, 1.3 to 2 turns
+)
+IMAGE_SIZE = 64
+HELD_OUT_SEED = 2**31 - 1  # never used to train: training seeds are below 2**30
+
+
+@dataclass
+class ShapeBatch:
+    """A batch of drawings.
+
+    images: (N, 3, H, W) floats in [0, 1]. labels: (N,) class indices into CLASSES.
+    params: name -> (N,) tensor (colours: (N, 3)); NaN where a parameter does not
+    apply to a sample's class (for example `extent` for a circle).
+    """
+
+    images: Tensor
+    labels: Tensor
+    params: dict[str, Tensor] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def class_names(self) -> list[str]:
+        return [CLASSES[i] for i in self.labels.tolist()]
+
+
+def _uniform(g: torch.Generator, n: int, low: float, high: float) -> Tensor:
+    return torch.rand(n, generator=g) * (high - low) + low
+
+
+def _luminance(rgb: Tensor) -> Tensor:
+    return rgb @ torch.tensor([0.299, 0.587, 0.114])
+
+
+def _colours(g: torch.Generator, n: int) -> tuple[Tensor, Tensor]:
+    """Foreground and background colours (N, 3) with at least 0.3 luminance contrast."""
+    bg = torch.rand(n, 3, generator=g)
+    fg = torch.rand(n, 3, generator=g)
+    contrast = _luminance(fg) - _luminance(bg)
+    # Too little contrast: push the stroke's brightness away from the background's.
+    direction = torch.where(_luminance(bg) < 0.5, 1.0, -1.0)
+    shift = torch.where(contrast.abs() < 0.3, direction * 0.3 - contrast, torch.zeros(n))
+    fg = (fg + shift[:, None]).clamp(0, 1)
+    # Clamping can eat into the shift: make sure by flipping to black or white.
+    weak = (_luminance(fg) - _luminance(bg)).abs() < 0.3
+    extreme = torch.where(_luminance(bg) < 0.5, 1.0, 0.0)[:, None].expand(n, 3)
+    fg = torch.where(weak[:, None], extreme, fg)
+    return fg, bg
+
+
+def _polygon(n_sides: int, radius: Tensor, aspect: Tensor) -> Tensor:
+    """Vertices (N, n_sides, 2) of a regular polygon, stretched along u by `aspect`."""
+    start = math.pi / 2 if n_sides == 3 else math.pi / 4
+    angles = start + torch.arange(n_sides) * (2 * math.pi / n_sides)
+    pu = radius[:, None] * torch.cos(angles)[None] * aspect[:, None]
+    pv = radius[:, None] * torch.sin(angles)[None]
+    return torch.stack([pu, pv], dim=-1)
+
+
+def make_batch(n: int, seed: int, size: int = IMAGE_SIZE) -> ShapeBatch:
+    """Draw n labelled images, deterministically from `seed`.
+
+    Returns a ShapeBatch with images (n, 3, size, size) in [0, 1], labels (n,)
+    and the drawing parameters. Lengths are in pixels, angles in radians.
+    """
+    if n < 1:
+        raise ValueError(f"n must be a positive number of images, got {n}")
+    if size < 32:
+        raise ValueError(f"size must be at least 32 pixels for the shapes to fit, got {size}")
+    g = torch.Generator().manual_seed(int(seed))
+    k = size / IMAGE_SIZE  # lengths below are for 64 px and scale with the image
+
+    labels = torch.randint(len(CLASSES), (n,), generator=g)
+    radius = _uniform(g, n, 9.0, 20.0) * k
+    angle = _uniform(g, n, 0.0, 2 * math.pi)
+    mirror = torch.rand(n, generator=g) < 0.5
+    width = _uniform(g, n, 1.5, 3.5) * k
+    margin = radius + 4 * k
+    cx = size / 2 + (torch.rand(n, generator=g) - 0.5) * 2 * (size / 2 - margin).clamp_min(0)
+    cy = size / 2 + (torch.rand(n, generator=g) - 0.5) * 2 * (size / 2 - margin).clamp_min(0)
+    arc_extent = _uniform(g, n, math.radians(60), math.radians(240))
+    corner_angle = _uniform(g, n, math.radians(45), math.radians(135))
+    aspect = _uniform(g, n, 0.7, 1.3)
+    amplitude = _uniform(g, n, 0.2, 0.35) * radius
+    periods = _uniform(g, n, 1.5, 2.5)
+    phase = _uniform(g, n, 0.0, 2 * math.pi)
+    turns = _uniform(g, n, 1.3, 2.0)
+    fg, bg = _colours(g, n)
+    noise_std = _uniform(g, n, 0.0, 0.05)
+    noise = torch.randn(n, 3, size, size, generator=g)
+
+    u, v = D.local_frame(size, cx, cy, angle, mirror)
+    dist = torch.empty(n, size, size)
+    for c, name in enumerate(CLASSES):
+        idx = (labels == c).nonzero(as_tuple=True)[0]
+        if len(idx) == 0:
+            continue
+        uu, vv, r = u[idx], v[idx], radius[idx]
+        if name == "circle":
+            d = D.dist_circle(uu, vv, r)
+        elif name == "arc":
+            # Centre the arc itself, not its circle: shift by half its sagitta.
+            shift = r * (1 + torch.cos(arc_extent[idx] / 2)) / 2
+            d = D.dist_arc(uu + shift[:, None, None], vv, r, arc_extent[idx])
+        elif name == "line":
+            d = D.dist_segment(uu, vv, -r, 0.0 * r, r, 0.0 * r)
+        elif name == "corner":
+            half = corner_angle[idx] / 2
+            ends_u, ends_v = r * torch.cos(half), r * torch.sin(half)
+            vertex = -ends_u / 2  # put the corner's middle at the centre
+            d = torch.minimum(
+                D.dist_segment(uu, vv, vertex, 0 * r, vertex + ends_u, ends_v),
+                D.dist_segment(uu, vv, vertex, 0 * r, vertex + ends_u, -ends_v),
+            )
+        elif name in ("triangle", "square"):
+            pts = _polygon(3 if name == "triangle" else 4, r, aspect[idx])
+            d = D.dist_polyline(uu, vv, pts, closed=True)
+        elif name == "wave":
+            d = D.dist_wave(uu, vv, r, amplitude[idx], periods[idx], phase[idx])
+        else:  # spiral
+            d = D.dist_spiral(uu, vv, 0.15 * r, r, turns[idx])
+        dist[idx] = d
+
+    images = D.composite(D.ink(dist, width), fg, bg)
+    images = (images + noise * noise_std[:, None, None, None]).clamp(0.0, 1.0)
+
+    nan = torch.full((n,), float("nan"))
+    params = {
+        "cx": cx, "cy": cy, "radius": radius, "angle": angle, "mirror": mirror.float(),
+        "width": width, "fg": fg, "bg": bg, "noise_std": noise_std,
+        "extent": torch.where(labels == CLASSES.index("arc"), arc_extent, nan),
+        "corner_angle": torch.where(labels == CLASSES.index("corner"), corner_angle, nan),
+        "periods": torch.where(labels == CLASSES.index("wave"), periods, nan),
+        "turns": torch.where(labels == CLASSES.index("spiral"), turns, nan),
+    }
+    return ShapeBatch(images=images, labels=labels, params=params)
+
+
+def colour_covariance(n: int = 2048, seed: int = 0) -> Tensor:
+    """The (3, 3) covariance of pixel colours over n generated images."""
+    pixels = make_batch(n, seed).images.permute(0, 2, 3, 1).reshape(-1, 3).double()
+    return torch.cov(pixels.T).float()

@@ -1,0 +1,137 @@
+"""Feature visualization by optimization: find the input that maximises an objective.
+
+    result = render(model, objectives.channel("relu3", 4))
+    result.images        # (1, 3, 64, 64)
+
+Each step: the parameterization produces the images, the transforms perturb
+them, the model runs with hooks recording the objective's layers, and Adam
+takes a step up the objective's gradient with respect to the image
+parameters (never the model's weights). The whole batch is one forward pass,
+so `render_channels` renders many channels for little more than the price of one.
+
+Hooks live only for the duration of a render: they are removed when it ends,
+fails or is interrupted with Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from interp_lib import objectives as obj
+from interp_lib import param as P
+from interp_lib import transforms as T
+from interp_lib.hooks import capture, resolve
+
+
+class ZeroGradientWarning(UserWarning):
+    """The objective's gradient with respect to the image is exactly zero."""
+
+
+@dataclass
+class RenderResult:
+    """images: (N, 3, H, W) in [0, 1]; history: the objective before each step;
+    snapshots: step -> images (N, 3, H, W) after that many steps."""
+
+    images: Tensor
+    history: list[float]
+    snapshots: dict[int, Tensor] = field(default_factory=dict)
+    param: nn.Module | None = None
+
+
+def render(
+    model: nn.Module,
+    objective: obj.Objective,
+    size: int = 64,
+    batch: int = 1,
+    param: P.ImageParam | None = None,
+    steps: int = 256,
+    lr: float = 0.05,
+    transforms: T.Transform | str | None = "standard",
+    snapshots: Iterable[int] = (),
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    callback: Callable[[int, P.ImageParam], None] | None = None,
+) -> RenderResult:
+    """Optimize images to maximise `objective`.
+
+    size, batch: of the images, when `param` is not given (the default is a
+    Fourier parameterization with colour decorrelated by the model's data
+    statistics). transforms: "standard" (Lucid's set scaled to `size`), None,
+    or a transform. snapshots: steps after which to keep a copy of the images.
+    callback(step, param): called after every step (chapter 2 uses it to blur).
+    The same seed gives the same render.
+    """
+    if not isinstance(objective, obj.Objective):
+        raise TypeError(f"objective must be an Objective (see interp_lib.objectives), "
+                        f"got {type(objective).__name__}")
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    for layer in objective.model_layers:
+        resolve(model, layer)  # an unknown layer fails here, listing the valid ones
+    model = model.to(device).eval()
+    if param is None:
+        param = P.image(size, batch=batch, colour_sqrt=P.colour_sqrt_for(model), seed=seed,
+                        device=device)
+    param = param.to(device)
+    transform = {"standard": T.standard(param.shape[-1]), None: T.identity}.get(
+        transforms, transforms) if isinstance(transforms, (str, type(None))) else transforms
+    if not callable(transform):
+        raise ValueError(f"transforms must be 'standard', None or a transform, got {transforms!r}")
+    params = list(param.parameters())
+    opt = torch.optim.Adam(params, lr=lr)
+    g = torch.Generator().manual_seed(seed)
+    keep = set(snapshots)
+    history: list[float] = []
+    saved: dict[int, Tensor] = {}
+
+    with capture(model, objective.model_layers, detach=False) as acts:
+        for step in tqdm(range(steps), disable=not progress, desc="render", unit="step",
+                         leave=False):
+            images = param()
+            out = model(transform(images, g))
+            value = objective({**acts, obj.INPUT: images, obj.OUTPUT: out})
+            if not torch.isfinite(value):
+                raise FloatingPointError(
+                    f"the objective became {value.item()} at step {step}: the optimization "
+                    f"diverged. Try a smaller learning rate (lr={lr}).")
+            grads = torch.autograd.grad(value, params, allow_unused=True)
+            if all(gr is None for gr in grads):
+                raise ValueError(f"{objective.name} does not depend on the image: its gradient "
+                                 "with respect to the image is missing. Does it read a layer "
+                                 "the model actually computes from its input?")
+            if step == 0 and all(gr is None or not gr.any() for gr in grads):
+                warnings.warn(
+                    f"the gradient of {objective.name} is exactly zero at the start: the unit "
+                    "may be silent (behind a ReLU) for these images, and the image will not "
+                    "change. Try another seed, a different unit, or the pre-ReLU layer.",
+                    ZeroGradientWarning, stacklevel=2)
+            for p, gr in zip(params, grads):
+                p.grad = None if gr is None else -gr  # Adam minimises: ascend the objective
+            opt.step()
+            history.append(value.item())
+            if callback is not None:
+                callback(step, param)
+            if step + 1 in keep:
+                saved[step + 1] = param().detach().cpu()
+    with torch.no_grad():
+        final = param().detach()
+    return RenderResult(final, history, saved, param)
+
+
+def channels_objective(layer: str, channels: Sequence[int]) -> obj.Objective:
+    """One channel per batch element: element i maximises channel channels[i]."""
+    if len(channels) == 0:
+        raise ValueError("channels is empty: name at least one channel to render")
+    return sum(obj.channel(layer, int(c), batch=i) for i, c in enumerate(channels))
+
+
+def render_channels(model: nn.Module, layer: str, channels: Sequence[int], **kwargs) -> RenderResult:
+    """Render several channels of a layer as one batch: image i shows channels[i]."""
+    return render(model, channels_objective(layer, channels), batch=len(channels), **kwargs)

@@ -1,0 +1,95 @@
+"""Transformation robustness: small random changes applied before each step.
+
+An image that excites a unit only at one exact pixel alignment is exploiting
+the network, not showing what the unit responds to. Jittering, scaling and
+rotating the image at every optimization step asks for an image that works
+under all of them, which removes much of the high-frequency noise.
+
+A transform is a function `t(images, generator) -> images` on (N, 3, H, W),
+differentiable, and random only through the generator, so a seeded render is
+reproducible. `compose` chains them; `standard(size)` is Lucid's standard set
+scaled to the image size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+Transform = Callable[[Tensor, torch.Generator], Tensor]
+
+
+def _choice(options: Sequence, g: torch.Generator):
+    return options[int(torch.randint(len(options), (1,), generator=g))]
+
+
+def pad(width: int, value: float = 0.5) -> Transform:
+    """Add a border of `width` pixels of constant colour (grey by default)."""
+    def t(x: Tensor, g: torch.Generator) -> Tensor:
+        return F.pad(x, (width,) * 4, value=value)
+    return t
+
+
+def jitter(d: int) -> Transform:
+    """Shift by up to d pixels, independently in x and y (a random (H-d) x (W-d) crop)."""
+    if d < 1:
+        raise ValueError(f"jitter needs d >= 1 pixel, got {d}")
+
+    def t(x: Tensor, g: torch.Generator) -> Tensor:
+        h, w = x.shape[-2:]
+        if d >= min(h, w):
+            raise ValueError(f"jitter of {d} px is too large for a {h}x{w} image")
+        dy, dx = (int(v) for v in torch.randint(d + 1, (2,), generator=g))
+        return x[..., dy:dy + h - d, dx:dx + w - d]
+    return t
+
+
+def random_scale(scales: Sequence[float]) -> Transform:
+    """Resize by a factor drawn from `scales` (bilinear)."""
+    def t(x: Tensor, g: torch.Generator) -> Tensor:
+        s = float(_choice(scales, g))
+        size = [max(1, round(n * s)) for n in x.shape[-2:]]
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    return t
+
+
+def random_rotate(angles: Sequence[float]) -> Transform:
+    """Rotate about the centre by an angle (degrees) drawn from `angles`."""
+    def t(x: Tensor, g: torch.Generator) -> Tensor:
+        a = math.radians(float(_choice(angles, g)))
+        rot = torch.tensor([[math.cos(a), -math.sin(a), 0.0],
+                            [math.sin(a), math.cos(a), 0.0]], dtype=x.dtype, device=x.device)
+        grid = F.affine_grid(rot.expand(x.shape[0], 2, 3), list(x.shape), align_corners=False)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return t
+
+
+def compose(*transforms: Transform) -> Transform:
+    """Apply transforms in order."""
+    def t(x: Tensor, g: torch.Generator) -> Tensor:
+        for tr in transforms:
+            x = tr(x, g)
+        return x
+    return t
+
+
+def standard(size: int) -> Transform:
+    """Lucid's standard transforms (made for 128 px), scaled to a `size`-pixel render:
+    pad 12, jitter 8, scale 0.9 to 1.1, rotate -10 to 10 degrees, jitter 4."""
+    k = size / 128
+    return compose(
+        pad(max(1, round(12 * k))),
+        jitter(max(1, round(8 * k))),
+        random_scale([1 + (i - 5) / 50 for i in range(11)]),
+        random_rotate(list(range(-10, 11)) + [0] * 5),
+        jitter(max(1, round(4 * k))),
+    )
+
+
+def identity(x: Tensor, g: torch.Generator) -> Tensor:
+    """No transform."""
+    return x

@@ -1,0 +1,40 @@
+import torch
+
+from interp_lib.hooks import capture
+
+
+def _scores(model, images, layer, channel, reduce):
+    with torch.no_grad(), capture(model, layer) as acts:
+        model(images)
+    return reduce(acts[layer][:, channel])
+
+
+MUTANTS = {
+    "channel_means": [
+        ("wrong axis: mean over channels", lambda a: a.mean(dim=1)),
+        ("forgot the batch axis", lambda a: a.mean(dim=(2, 3))),
+        ("sum instead of mean", lambda a: a.sum(dim=(0, 2, 3))),
+        ("max instead of mean", lambda a: a.amax(dim=(0, 2, 3))),
+        ("mean over positions of image 0 only", lambda a: a[0].mean(dim=(1, 2))),
+    ],
+    "top_activating": [
+        ("ascending order", lambda m, x, layer, c, k: torch.argsort(
+            _scores(m, x, layer, c, lambda a: a.mean((1, 2))))[:k]),
+        ("off-by-one channel", lambda m, x, layer, c, k: torch.topk(
+            _scores(m, x, layer, (c + 1) % 6, lambda a: a.mean((1, 2))), k).indices),
+        ("max over positions", lambda m, x, layer, c, k: torch.topk(
+            _scores(m, x, layer, c, lambda a: a.amax((1, 2))), k).indices),
+        ("returns the scores, not the indices", lambda m, x, layer, c, k: torch.topk(
+            _scores(m, x, layer, c, lambda a: a.mean((1, 2))), k).values),
+        ("centre neuron instead of the channel", lambda m, x, layer, c, k: torch.topk(
+            _scores(m, x, layer, c, lambda a: a[:, a.shape[1] // 2, a.shape[2] // 2]), k).indices),
+    ],
+    "peak_to_mean": [
+        ("no guard for silent channels", lambda r: r.amax(1) / r.mean(1)),
+        ("wrong axis", lambda r: r.amax(0) / r.mean(0).clamp_min(1e-12)),
+        ("peak over min", lambda r: torch.nan_to_num(r.amax(1) / r.amin(1), 0.0, 0.0, 0.0)),
+        ("mean over peak (inverted)", lambda r: torch.nan_to_num(r.mean(1) / r.amax(1))),
+        ("silent channels give 1", lambda r: torch.where(
+            r.mean(1) > 0, r.amax(1) / r.mean(1).clamp_min(1e-12), torch.ones(r.shape[0]))),
+    ],
+}

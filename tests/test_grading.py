@@ -1,0 +1,129 @@
+"""Tests that prove the graded tests: they pass on the solutions, fail on the
+untouched exercises and on plausible wrong answers, and report learner
+problems (hangs, errors, warnings, syntax errors) per exercise."""
+
+import importlib
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from interp_lib import checks, course
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTER_MODULES = sorted(p.stem for p in (ROOT / "solutions").glob("ch*.py"))
+
+
+def grade(target, *extra):
+    out = ROOT / ".grade_work" / f"{abs(hash((str(target),) + extra))}.json"
+    out.parent.mkdir(exist_ok=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "interp_lib.grade", "--target", str(target), "--json", str(out),
+         *extra], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(out.read_text()), proc.stdout
+
+
+def check_module(module_name):
+    return importlib.import_module(f"interp_lib.checks.{module_name.split('_')[0]}")
+
+
+def test_every_graded_test_passes_on_the_solutions():
+    results, text = grade("solutions")
+    assert results, "no graded tests were found"
+    failed = [(r["exercise"], r["message"]) for r in results if r["status"] != "passed"]
+    assert not failed
+    assert "Total:" in text
+
+
+def test_every_graded_test_reports_not_attempted_on_the_untouched_exercises():
+    results, text = grade("exercises")
+    assert results
+    assert {r["status"] for r in results} == {"not attempted"}
+    assert sum(r["earned"] for r in results) == 0
+    assert "not attempted" in text
+
+
+def test_exercises_are_in_sync_with_solutions():
+    assert course.out_of_sync() == [], "run `make exercises`"
+
+
+def test_every_exercise_has_a_graded_test_and_metadata():
+    results, _ = grade("solutions")
+    graded = {r["exercise"] for r in results}
+    declared = {e.name for m in CHAPTER_MODULES for e in course.exercises_of(m)}
+    assert graded == declared
+    for m in CHAPTER_MODULES:
+        for e in course.exercises_of(m):
+            assert e.hints and e.minutes > 0, e.name
+
+
+@pytest.mark.parametrize("module_name", CHAPTER_MODULES)
+def test_plausible_wrong_answers_fail(module_name):
+    mutants = importlib.import_module(f"tests.mutants.{module_name.split('_')[0]}").MUTANTS
+    cm = check_module(module_name)
+    the_checks = {obj.exercise: obj for obj in vars(cm).values() if hasattr(obj, "exercise")}
+    exercises = {e.name for e in course.exercises_of(module_name)}
+    assert set(mutants) == exercises, "every exercise needs at least one wrong answer"
+    for name, wrongs in mutants.items():
+        assert wrongs
+        for description, wrong in wrongs:
+            status, message = checks.outcome(the_checks[name].strict, wrong)
+            assert status == "failed", f"{name}: the mistake '{description}' was not caught"
+            assert message
+
+
+def test_learner_problems_are_reported_per_exercise(tmp_path):
+    src = (ROOT / "solutions" / "ch00_organism.py").read_text()
+    src = src.replace("    return acts.mean(dim=(0, 2, 3))", textwrap.indent(textwrap.dedent("""
+        import warnings
+        warnings.warn("a harmless warning")
+        print("debug print")
+        return acts.mean(dim=(0, 2, 3))"""), "    "))
+    src = src.replace("    peak = responses.amax(dim=1)", "    while True:\n        pass")
+    src = src.replace("    scores = acts[layer][:, channel].mean(dim=(1, 2))",
+                      "    scores = acts[layer][:, channel].mean(dim=(1, 2, 3))")
+    (tmp_path / "ch00_organism.py").write_text(src)
+    results, text = grade(tmp_path, "--chapter", "0", "--timeout", "3")
+    status = {r["exercise"]: r for r in results}
+    assert status["channel_means"]["status"] == "passed"  # warnings and prints cost nothing
+    assert status["peak_to_mean"]["status"] == "timed out"
+    assert status["top_activating"]["status"] == "failed"
+    assert "IndexError" in status["top_activating"]["message"]
+    assert "Traceback" not in text
+    assert "Total: 2 / 7" in text
+
+
+def test_a_module_that_does_not_import_fails_every_exercise_cleanly(tmp_path):
+    (tmp_path / "ch00_organism.py").write_text("def channel_means(acts:\n    pass\n")
+    results, text = grade(tmp_path, "--chapter", "0")
+    assert results and {r["status"] for r in results} == {"failed"}
+    assert all("could not load your module" in r["message"] for r in results)
+    assert "SyntaxError" in text
+
+
+def test_strip_solutions_keeps_signature_docstring_and_hints():
+    src = textwrap.dedent('''
+        @exercise(difficulty=1, importance=1, minutes=1, hints=["h"])
+        def f(x):
+            """Doc."""
+            # SOLUTION
+            return x + 1
+            # END SOLUTION
+        ''')
+    out = course.strip_solutions(src)
+    assert 'hints=["h"]' in out and '"""Doc."""' in out and "def f(x):" in out
+    assert "return x + 1" not in out and "raise NotImplementedError" in out
+    with pytest.raises(ValueError, match="never closed"):
+        course.strip_solutions("# SOLUTION\nx = 1\n")
+
+
+def test_notebook_check_prints_instead_of_raising(capsys):
+    from interp_lib.checks.ch00 import check_channel_means
+    assert check_channel_means(lambda a: a.mean(dim=(0, 2, 3))) is True
+    assert check_channel_means(lambda a: a.mean(dim=1)) is False
+    out = capsys.readouterr().out
+    assert "passed" in out and "failed" in out and "shape" in out

@@ -1,0 +1,101 @@
+import warnings
+
+import pytest
+import torch
+
+from interp_lib import objectives as O
+from interp_lib import render as R
+from interp_lib.hooks import UnknownLayerError
+from interp_lib.models import Architecture, ConvNet, init_weights
+
+
+@pytest.fixture(scope="module")
+def net():
+    m = ConvNet(Architecture((8, 16), 3, (1,)))
+    init_weights(m, 0)
+    return m.eval()
+
+
+def n_hooks(model):
+    return sum(len(m._forward_hooks) for m in model.modules())
+
+
+def test_a_few_steps_increase_the_objective(net):
+    r = R.render(net, O.channel("relu2", 3), size=24, steps=30, progress=False)
+    assert r.images.shape == (1, 3, 24, 24)
+    assert r.history[-1] > r.history[0] * 1.5
+    assert n_hooks(net) == 0
+
+
+def test_same_seed_same_render_other_seed_other_render(net):
+    kw = dict(size=16, steps=5, progress=False)
+    a = R.render(net, O.channel("relu2", 1), seed=4, **kw).images
+    b = R.render(net, O.channel("relu2", 1), seed=4, **kw).images
+    c = R.render(net, O.channel("relu2", 1), seed=5, **kw).images
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_snapshots_and_weights_untouched(net):
+    before = [p.clone() for p in net.parameters()]
+    r = R.render(net, O.neuron("conv1", 0), size=16, steps=6, snapshots=[2, 6], progress=False)
+    assert sorted(r.snapshots) == [2, 6] and r.snapshots[6].shape == (1, 3, 16, 16)
+    assert torch.equal(r.snapshots[6], r.images)
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))
+    assert all(p.grad is None for p in net.parameters())
+
+
+def test_batched_channels_each_excite_their_own_channel(net):
+    chans = [0, 5, 9]
+    r = R.render_channels(net, "relu2", chans, size=24, steps=40, progress=False)
+    from interp_lib.hooks import run_with_cache
+    _, acts = run_with_cache(net, r.images, "relu2")
+    means = acts["relu2"][:, chans].mean(dim=(2, 3))  # (image, channel)
+    assert (means.argmax(dim=0) == torch.arange(3)).all()
+
+
+def test_hooks_removed_on_error_and_on_ctrl_c(net):
+    with pytest.raises(ValueError, match="channel 99 is out of range"):
+        R.render(net, O.channel("relu2", 99), size=16, steps=3, progress=False)
+    assert n_hooks(net) == 0
+
+    def interrupt(step, param):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        R.render(net, O.channel("relu2", 0), size=16, steps=3, progress=False, callback=interrupt)
+    assert n_hooks(net) == 0
+
+
+def test_bad_input_is_explained(net):
+    with pytest.raises(UnknownLayerError, match="relu2"):
+        R.render(net, O.channel("relu_2", 0), steps=1, progress=False)
+    with pytest.raises(ValueError, match="at least 1 image"):
+        R.render(net, O.channel("relu2", 0), batch=0, steps=1, progress=False)
+    with pytest.raises(ValueError, match="channels is empty"):
+        R.render_channels(net, "relu2", [], steps=1, progress=False)
+    with pytest.raises(TypeError, match="Objective"):
+        R.render(net, "relu2", steps=1, progress=False)
+    constant = O.Objective(lambda a: torch.ones((), requires_grad=True), [], "constant")
+    with pytest.raises(ValueError, match="does not depend on the image"):
+        R.render(net, constant, size=16, steps=2, progress=False)
+    blow_up = O.Objective(lambda a: a[O.INPUT].sum() * float("inf"), [O.INPUT], "inf")
+    with pytest.raises(FloatingPointError, match="diverged"):
+        R.render(net, blow_up, size=16, steps=2, progress=False)
+
+
+def test_a_silent_unit_warns_about_zero_gradient():
+    m = ConvNet(Architecture((4,), 3, ()))
+    with torch.no_grad():
+        m.conv1.bias.fill_(-100.0)  # channel never fires for images in [0, 1]
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        R.render(m, O.channel("relu1", 0), size=16, steps=2, progress=False)
+    assert any(issubclass(x.category, R.ZeroGradientWarning) for x in w)
+
+
+def test_render_on_imagenet_model_with_random_weights():
+    from interp_lib import zoo
+    model = zoo.load("googlenet", pretrained=False)
+    r = R.render(model, O.channel("mixed3b", 10), size=64, steps=2, progress=False)
+    assert r.images.shape == (1, 3, 64, 64)
+    assert n_hooks(model) == 0

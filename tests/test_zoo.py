@@ -1,0 +1,130 @@
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from interp_lib import hooks, train, zoo
+from interp_lib.models import ConvNet
+from interp_lib.tuning import curve_tuning, largest_gap
+
+
+def test_names_list_organisms_and_imagenet_models():
+    names = zoo.names()
+    assert len(zoo.organism_names()) >= 4
+    assert {"googlenet", "alexnet", "vgg19", "resnet50"} <= set(names)
+    archs = {zoo.ORGANISMS[n][0] for n in zoo.organism_names()}
+    assert len(archs) >= 2
+    for arch in archs:  # at least two seeds of each architecture
+        assert sum(zoo.ORGANISMS[n][0] == arch for n in zoo.organism_names()) >= 2
+
+
+@pytest.mark.parametrize("name", zoo.organism_names())
+def test_shipped_organism_loads_verified_and_is_accurate(name):
+    model = zoo.load(name)
+    assert isinstance(model, ConvNet) and not model.training
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    manifest = zoo.read_manifest()[name]
+    assert manifest["sha256"] == zoo.sha256(zoo.WEIGHTS_DIR / manifest["file"])
+    assert train.accuracy(model, n=1000) >= 0.95
+
+
+@pytest.mark.parametrize("name", zoo.organism_names())
+def test_shipped_organism_has_curve_detectors_covering_the_circle(name):
+    model = zoo.load(name)
+    best = max(
+        (curve_tuning(model, layer) for layer in zoo.middle_layers(model)),
+        key=lambda t: (len(t.tuned()), -largest_gap(t.preferred[t.tuned()].tolist())),
+    )
+    tuned = best.tuned()
+    assert len(tuned) >= 6, f"{name}: only {len(tuned)} curve-tuned channels in {best.layer}"
+    assert largest_gap(best.preferred[tuned].tolist()) <= 90
+
+
+def test_tampered_weights_are_refused(tmp_path):
+    name = zoo.organism_names()[0]
+    shutil.copytree(zoo.WEIGHTS_DIR, tmp_path / "w")
+    path = tmp_path / "w" / f"{name}.safetensors"
+    raw = bytearray(path.read_bytes())
+    raw[-1] ^= 0x01  # one flipped bit in a weight
+    path.write_bytes(bytes(raw))
+    with pytest.raises(zoo.ChecksumError, match="corrupted or was modified"):
+        zoo.load(name, weights_dir=tmp_path / "w")
+    # The untouched file still loads from the same folder layout.
+    zoo.load(zoo.organism_names()[1], weights_dir=tmp_path / "w")
+
+
+def test_missing_weights_say_how_to_remake_them(tmp_path):
+    with pytest.raises(FileNotFoundError, match="python -m interp_lib.zoo train conv5-s0"):
+        zoo.load("conv5-s0", weights_dir=tmp_path)
+
+
+def test_unknown_model_name_suggests_close_ones():
+    with pytest.raises(zoo.UnknownModelError, match="'conv5-s0'") as err:
+        zoo.load("conv5_s0")
+    assert "googlenet" in str(err.value)
+
+
+def test_wrong_input_shape_says_the_expected_one():
+    model = zoo.load("conv5-s0")
+    with pytest.raises(ValueError, match="unsqueeze"):
+        model(torch.rand(3, 64, 64))
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
+        model(torch.rand(2, 1, 64, 64))
+    with pytest.raises(TypeError, match="Tensor"):
+        model([[0.0]])
+
+
+def test_a_few_training_steps_reduce_the_loss_and_are_reproducible():
+    arch = zoo.ARCHITECTURES["conv5"]
+    recipe = train.Recipe(seed=5, steps=12, batch_size=16, max_lr=2e-3)
+    m1, log1 = train.train(arch, recipe, progress=False)
+    m2, _ = train.train(arch, recipe, progress=False)
+    for (k, a), (_, b) in zip(m1.state_dict().items(), m2.state_dict().items()):
+        assert torch.equal(a, b), k
+    untrained = ConvNet(arch)
+    assert not torch.equal(untrained.conv1.weight, m1.conv1.weight)
+    assert log1["steps"] == 12 and log1["loss"] > 0
+
+
+def test_training_seeds_never_reach_the_held_out_seed():
+    from interp_lib import data
+    top = max(train.batch_seed(s, train.Recipe(seed=s).steps - 1) for s in range(1024))
+    assert top < 2**30 < data.HELD_OUT_SEED
+
+
+@pytest.mark.parametrize("name,layer,channels", [
+    ("googlenet", "inception4a", 512), ("alexnet", "features.3", 192),
+    ("vgg19", "features.34", 512), ("resnet50", "layer2.1.conv2", 128),
+])
+def test_imagenet_models_with_random_weights(name, layer, channels):
+    model = zoo.load(name, pretrained=False)
+    assert layer in hooks.layer_names(model)
+    with hooks.capture(model, layer) as acts:
+        out = model(torch.rand(1, 3, 112, 112))
+    assert out.shape == (1, 1000)
+    assert acts[layer].shape[1] == channels
+
+
+def test_missing_pretrained_weights_explain_how_to_fetch_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    with pytest.raises(zoo.WeightsNotFoundError, match="IMAGENET1K_V1"):
+        zoo.load("googlenet")
+
+
+def test_cached_pretrained_weights_are_used(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    import torchvision
+    net = torchvision.models.alexnet(weights=None)
+    path = zoo.cached_weights_path("alexnet")
+    path.parent.mkdir(parents=True)
+    torch.save(net.state_dict(), path)
+    model = zoo.load("alexnet")
+    assert torch.equal(model.net.features[0].weight, net.features[0].weight)
+
+
+def test_cli_lists_models():
+    out = subprocess.run([sys.executable, "-m", "interp_lib.zoo", "list"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.split() == zoo.names()
