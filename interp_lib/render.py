@@ -16,7 +16,8 @@ fails or is interrupted with Ctrl-C.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -31,6 +32,48 @@ from interp_lib.hooks import capture, resolve
 
 class ZeroGradientWarning(UserWarning):
     """The objective's gradient with respect to the image is exactly zero."""
+
+
+class RedirectedReLU(torch.autograd.Function):
+    """ReLU forward; a gradient that can wake up a silent unit (Lucid's fix for grey renders).
+
+    A ReLU passes no gradient where its input is negative, so a unit that is
+    silent for the starting image can never be pushed on. Where an image's
+    ordinary ReLU gradient is zero everywhere, this passes the gradient on
+    anyway, except where it would push an already-negative input lower.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        ctx.save_for_backward(x)
+        return x.clamp_min(0)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
+        relu_grad = torch.where(x < 0, torch.zeros_like(grad), grad)
+        # grad is d(objective)/d(output): negative means "lower this unit".
+        redirected = torch.where((x < 0) & (grad < 0), torch.zeros_like(grad), grad)
+        dead = relu_grad.flatten(1).norm(dim=1) == 0
+        return torch.where(dead.view(-1, *[1] * (x.ndim - 1)), redirected, relu_grad)
+
+
+@contextmanager
+def redirected_relus(model: nn.Module) -> Iterator[None]:
+    """Within the block, every nn.ReLU of the model uses RedirectedReLU's gradient."""
+    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    inplace = [m.inplace for m in relus]
+    handles = []
+    try:
+        for m in relus:
+            m.inplace = False  # the hook needs the ReLU's input intact
+            handles.append(m.register_forward_hook(lambda mod, inp, out: RedirectedReLU.apply(inp[0])))
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+        for m, flag in zip(relus, inplace):
+            m.inplace = flag
 
 
 @dataclass
@@ -58,6 +101,7 @@ def render(
     device: str | torch.device = "cpu",
     progress: bool = True,
     callback: Callable[[int, P.ImageParam], None] | None = None,
+    redirect_relu_steps: int = 16,
 ) -> RenderResult:
     """Optimize images to maximise `objective`.
 
@@ -66,6 +110,8 @@ def render(
     statistics). transforms: "standard" (Lucid's set scaled to `size`), None,
     or a transform. snapshots: steps after which to keep a copy of the images.
     callback(step, param): called after every step (chapter 2 uses it to blur).
+    redirect_relu_steps: for this many first steps, ReLUs (nn.ReLU modules) pass
+    gradient to silent units (see RedirectedReLU), so that no render stays grey.
     The same seed gives the same render.
     """
     if not isinstance(objective, obj.Objective):
@@ -91,35 +137,42 @@ def render(
     history: list[float] = []
     saved: dict[int, Tensor] = {}
 
-    with capture(model, objective.model_layers, detach=False) as acts:
-        for step in tqdm(range(steps), disable=not progress, desc="render", unit="step",
-                         leave=False):
-            images = param()
-            out = model(transform(images, g))
-            value = objective({**acts, obj.INPUT: images, obj.OUTPUT: out})
-            if not torch.isfinite(value):
-                raise FloatingPointError(
-                    f"the objective became {value.item()} at step {step}: the optimization "
-                    f"diverged. Try a smaller learning rate (lr={lr}).")
-            grads = torch.autograd.grad(value, params, allow_unused=True)
-            if all(gr is None for gr in grads):
-                raise ValueError(f"{objective.name} does not depend on the image: its gradient "
-                                 "with respect to the image is missing. Does it read a layer "
-                                 "the model actually computes from its input?")
-            if step == 0 and all(gr is None or not gr.any() for gr in grads):
-                warnings.warn(
-                    f"the gradient of {objective.name} is exactly zero at the start: the unit "
-                    "may be silent (behind a ReLU) for these images, and the image will not "
-                    "change. Try another seed, a different unit, or the pre-ReLU layer.",
-                    ZeroGradientWarning, stacklevel=2)
-            for p, gr in zip(params, grads):
-                p.grad = None if gr is None else -gr  # Adam minimises: ascend the objective
-            opt.step()
-            history.append(value.item())
-            if callback is not None:
-                callback(step, param)
-            if step + 1 in keep:
-                saved[step + 1] = param().detach().cpu()
+    # The redirect hooks go on first, so that the capture hooks (which run after them)
+    # record the redirected outputs that the objective differentiates.
+    with ExitStack() as early:
+        if redirect_relu_steps > 0:
+            early.enter_context(redirected_relus(model))
+        with capture(model, objective.model_layers, detach=False) as acts:
+            for step in tqdm(range(steps), disable=not progress, desc="render", unit="step",
+                             leave=False):
+                if step == redirect_relu_steps:
+                    early.close()  # back to the true ReLU gradient
+                images = param()
+                out = model(transform(images, g))
+                value = objective({**acts, obj.INPUT: images, obj.OUTPUT: out})
+                if not torch.isfinite(value):
+                    raise FloatingPointError(
+                        f"the objective became {value.item()} at step {step}: the optimization "
+                        f"diverged. Try a smaller learning rate (lr={lr}).")
+                grads = torch.autograd.grad(value, params, allow_unused=True)
+                if all(gr is None for gr in grads):
+                    raise ValueError(f"{objective.name} does not depend on the image: its gradient "
+                                     "with respect to the image is missing. Does it read a layer "
+                                     "the model actually computes from its input?")
+                if step == redirect_relu_steps and all(gr is None or not gr.any() for gr in grads):
+                    warnings.warn(
+                        f"the gradient of {objective.name} is exactly zero at step {step}: the unit "
+                        "may be silent (behind a ReLU) for these images, and the image will not "
+                        "change. Try another seed, a different unit, or the pre-ReLU layer.",
+                        ZeroGradientWarning, stacklevel=2)
+                for p, gr in zip(params, grads):
+                    p.grad = None if gr is None else -gr  # Adam minimises: ascend the objective
+                opt.step()
+                history.append(value.item())
+                if callback is not None:
+                    callback(step, param)
+                if step + 1 in keep:
+                    saved[step + 1] = param().detach().cpu()
     with torch.no_grad():
         final = param().detach()
     return RenderResult(final, history, saved, param)

@@ -26,12 +26,15 @@ class CurveTuning:
 
     responses: (C, O) mean response of each channel at the centre position to
     curves at each of O orientations (averaged over radii and both contrast
-    polarities). orientations: (O,) in degrees.
+    polarities). orientations: (O,) in degrees. line_responses: (C, A) the same
+    channels' responses to straight lines through the centre at A angles over
+    180 degrees (two lengths, both polarities), to tell curves from lines.
     """
 
     layer: str
     responses: Tensor
     orientations: Tensor
+    line_responses: Tensor
 
     @property
     def preferred(self) -> Tensor:
@@ -64,6 +67,13 @@ class CurveTuning:
         ok = (self.peak_to_mean >= min_ratio) & (peak >= min_peak * peak.max())
         return ok.nonzero(as_tuple=True)[0].tolist()
 
+    def curve_detectors(self, min_ratio: float = 3.0, min_peak: float = 0.05) -> list[int]:
+        """Tuned channels that also answer their preferred curve more strongly than any
+        straight line: a stricter test, which oriented line detectors fail."""
+        peak = self.responses.amax(dim=1)
+        line_peak = self.line_responses.amax(dim=1)
+        return [c for c in self.tuned(min_ratio, min_peak) if peak[c] > line_peak[c]]
+
 
 def largest_gap(angles: Sequence[float] | Tensor) -> float:
     """The widest empty stretch, in degrees, between angles on the circle (360 for none)."""
@@ -87,18 +97,27 @@ def curve_tuning(
 
     Each orientation is shown at every radius, white on black and black on
     white; the response is read at the centre of the feature map and averaged.
+    Lines at n_orientations angles are measured the same way, for comparison.
     """
     orientations = torch.arange(n_orientations) * (360.0 / n_orientations)
-    images = []
-    for fg, bg in ((stimuli.WHITE, stimuli.BLACK), (stimuli.BLACK, stimuli.WHITE)):
-        for r in radii:
-            images.append(stimuli.curves(orientations, radius=r, fg=fg, bg=bg, size=size))
-    x = torch.cat(images).to(device)  # (P * R * O, 3, H, W), orientation varies fastest
+    polarities = ((stimuli.WHITE, stimuli.BLACK), (stimuli.BLACK, stimuli.WHITE))
+    curves = [stimuli.curves(orientations, radius=r, fg=fg, bg=bg, size=size)
+              for fg, bg in polarities for r in radii]
+    angles = torch.arange(n_orientations) * (180.0 / n_orientations)
+    lines = [stimuli.lines(angles, length=length, fg=fg, bg=bg, size=size)
+             for fg, bg in polarities for length in (1.5 * min(radii), 1.5 * max(radii))]
+    return CurveTuning(layer=layer, orientations=orientations,
+                       responses=_centre_responses(model, layer, curves, device),
+                       line_responses=_centre_responses(model, layer, lines, device))
+
+
+def _centre_responses(model: nn.Module, layer: str, groups: list[Tensor], device) -> Tensor:
+    """Mean over the groups of each channel's response at the centre: (C, stimuli per group)."""
+    x = torch.cat(groups).to(device)
     _, acts = run_with_cache(model, x, layer)
     a = acts[layer]
     if a.ndim != 4:
         raise ValueError(f"curve tuning needs a convolutional layer (N, C, H, W); "
                          f"{layer!r} gives {tuple(a.shape)}")
-    centre = a[:, :, a.shape[2] // 2, a.shape[3] // 2]  # (P * R * O, C)
-    responses = centre.reshape(-1, n_orientations, a.shape[1]).mean(0).T.cpu()
-    return CurveTuning(layer=layer, responses=responses, orientations=orientations)
+    centre = a[:, :, a.shape[2] // 2, a.shape[3] // 2]  # (groups * per group, C)
+    return centre.reshape(len(groups), -1, a.shape[1]).mean(0).T.cpu()

@@ -271,14 +271,18 @@ def report(models: list[str] | None = None, n_images: int = 2000) -> str:
         lines.append(f"{name}: held-out accuracy {acc:.1%} ({n_images} images)")
         for layer in middle_layers(model):
             t = curve_tuning(model, layer)
-            tuned = t.tuned()
+            tuned, strict = t.tuned(), set(t.curve_detectors())
             prefs = [float(t.preferred[c]) for c in tuned]
-            lines.append(f"  {layer}: {len(tuned)} curve-tuned channels, "
-                         f"largest orientation gap {largest_gap(prefs):.1f} deg")
+            strict_prefs = [float(t.preferred[c]) for c in strict]
+            lines.append(f"  {layer}: {len(tuned)} curve-tuned channels (peak/mean >= 3), "
+                         f"largest orientation gap {largest_gap(prefs):.1f} deg; "
+                         f"{len(strict)} of them prefer curves to lines, "
+                         f"gap {largest_gap(strict_prefs):.1f} deg")
             for c in sorted(tuned, key=lambda c: float(t.preferred[c])):
                 lines.append(f"    channel {c:3d}: preferred {float(t.preferred[c]):5.1f} deg, "
                              f"peak/mean {float(t.peak_to_mean[c]):5.2f}, "
-                             f"opposite/peak {float(t.opposite[c]):.2f}")
+                             f"opposite/peak {float(t.opposite[c]):.2f}"
+                             + ("" if c in strict else ", answers a line more strongly"))
     return "\n".join(lines)
 
 

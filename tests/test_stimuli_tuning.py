@@ -78,3 +78,5 @@ def test_opposite_separates_curve_detectors_from_line_detectors():
     line = curve_tuning(Template(stimuli.lines(0, length=14)[0]), "unit")
     # A horizontal line matches the tangent of curves facing up (270) and down (90) alike.
     assert float(line.opposite[0]) > 0.7
+    assert curve.curve_detectors() == [0]
+    assert line.curve_detectors() == []  # tuned, but a line excites it more than any curve

@@ -33,13 +33,15 @@ def test_shipped_organism_loads_verified_and_is_accurate(name):
 @pytest.mark.parametrize("name", zoo.organism_names())
 def test_shipped_organism_has_curve_detectors_covering_the_circle(name):
     model = zoo.load(name)
-    best = max(
-        (curve_tuning(model, layer) for layer in zoo.middle_layers(model)),
-        key=lambda t: (len(t.tuned()), -largest_gap(t.preferred[t.tuned()].tolist())),
-    )
-    tuned = best.tuned()
-    assert len(tuned) >= 6, f"{name}: only {len(tuned)} curve-tuned channels in {best.layer}"
-    assert largest_gap(best.preferred[tuned].tolist()) <= 90
+    tunings = [curve_tuning(model, layer) for layer in zoo.middle_layers(model)]
+
+    def covers(t, channels):
+        return len(channels) >= 6 and largest_gap(t.preferred[channels].tolist()) <= 90
+
+    # The course's measure: >= 6 channels with peak/mean >= 3 and no gap over 90 degrees...
+    assert any(covers(t, t.tuned()) for t in tunings), name
+    # ... and the stricter one: those channels also answer curves more than any line.
+    assert any(covers(t, t.curve_detectors()) for t in tunings), name
 
 
 def test_tampered_weights_are_refused(tmp_path):
