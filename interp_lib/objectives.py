@@ -46,7 +46,7 @@ class Objective:
     @property
     def model_layers(self) -> tuple[str, ...]:
         """The layers to record with hooks (not the special input and output)."""
-        return tuple(l for l in self.layers if l not in (INPUT, OUTPUT))
+        return tuple(name for name in self.layers if name not in (INPUT, OUTPUT))
 
     # --- algebra -------------------------------------------------------------------
     def __add__(self, other) -> Objective:

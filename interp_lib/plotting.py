@@ -85,3 +85,40 @@ def polar_tuning(orientations_deg: Tensor, responses: Tensor, labels: Sequence[s
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def attribution_heatmap(attr: Tensor) -> Tensor:
+    """(C, H, W) or (1, H, W) attribution -> (H, W) magnitude in [0, 1] (99th percentile = 1)."""
+    m = attr.detach().abs().sum(dim=0).cpu()
+    scale = torch.quantile(m.flatten(), 0.99).clamp_min(1e-12)
+    return (m / scale).clamp(0, 1)
+
+
+def show_attributions(images: Tensor, maps: dict[str, Tensor], size: float = 1.7) -> plt.Figure:
+    """Rows: images (N, 3, H, W); columns: the image, then each method's map.
+
+    A map is shown as the magnitude of the attribution summed over channels, on
+    the image in grey, scaled per image so its 99th percentile is fully bright.
+    """
+    n = len(images)
+    ncols = 1 + len(maps)
+    fig, axes = plt.subplots(n, ncols, figsize=(size * ncols, size * n + 0.3), squeeze=False)
+    for row in range(n):
+        img = to_numpy_image(images[row])
+        axes[row, 0].imshow(img)
+        grey = img.mean(axis=2)
+        for col, (name, attr) in enumerate(maps.items(), start=1):
+            heat = attribution_heatmap(attr[row]).numpy()
+            if heat.shape != grey.shape:  # a layer map: stretch to the image
+                heat = torch.nn.functional.interpolate(
+                    torch.as_tensor(heat)[None, None], size=grey.shape, mode="nearest")[0, 0].numpy()
+            axes[row, col].imshow(grey, cmap="gray", alpha=0.35)
+            axes[row, col].imshow(heat, cmap="inferno", alpha=0.8, vmin=0, vmax=1)
+            if row == 0:
+                axes[row, col].set_title(name, fontsize=8)
+    for ax in axes.flat:
+        ax.axis("off")
+    if n:
+        axes[0, 0].set_title("image", fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -29,7 +29,7 @@ def test_each_parameterization_can_fit_an_image(fourier, decorrelate):
     target = torch.rand(1, 3, 16, 16, generator=g) * 0.8 + 0.1
     p = P.image(16, fourier=fourier, decorrelate=decorrelate)
     opt = torch.optim.Adam(p.parameters(), lr=0.05)
-    for step in range(1000):
+    for _ in range(1000):
         loss = (p() - target).abs().mean()
         if loss < 0.01:
             break
