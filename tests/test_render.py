@@ -89,7 +89,7 @@ def test_a_silent_unit_warns_about_zero_gradient():
         m.conv1.bias.fill_(-100.0)  # channel never fires for images in [0, 1]
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
-        R.render(m, O.channel("relu1", 0), size=16, steps=2, progress=False)
+        R.render(m, O.channel("relu1", 0), size=16, steps=20, progress=False)
     assert any(issubclass(x.category, R.ZeroGradientWarning) for x in w)
 
 
@@ -99,3 +99,19 @@ def test_render_on_imagenet_model_with_random_weights():
     r = R.render(model, O.channel("mixed3b", 10), size=64, steps=2, progress=False)
     assert r.images.shape == (1, 3, 64, 64)
     assert n_hooks(model) == 0
+
+
+def test_redirected_relu_wakes_a_unit_that_is_silent_for_the_starting_image():
+    m = ConvNet(Architecture((2,), 3, ()))
+    with torch.no_grad():
+        m.conv1.weight.fill_(0.1)
+        m.conv1.bias.fill_(-1.5)  # grey (0.5) gives -0.15: silent; white gives +1.2
+    m.relu1.inplace = True
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", R.ZeroGradientWarning)
+        stuck = R.render(m, O.channel("relu1", 0), size=16, steps=40, redirect_relu_steps=0,
+                         progress=False)
+    woken = R.render(m, O.channel("relu1", 0), size=16, steps=40, progress=False)
+    assert stuck.history[-1] == 0.0
+    assert woken.history[-1] > 0.1
+    assert m.relu1.inplace is True and n_hooks(m) == 0  # the model is left as it was

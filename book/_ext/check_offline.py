@@ -21,7 +21,8 @@ def main(root: str) -> int:
     bad = [(p, next(g for g in m.groups() if g)) for p in pages for m in ASSET.finditer(p.read_text())]
     for page, url in bad:
         print(f"{page}: loads {url}")
-    print(f"checked {len(pages)} pages: " + ("all assets are local" if not bad else f"{len(bad)} remote assets"))
+    verdict = "all assets are local" if not bad else f"{len(bad)} remote assets"
+    print(f"checked {len(pages)} pages: {verdict}")
     return 1 if bad else 0
 
 
