@@ -20,6 +20,7 @@ so the three never drift apart.
 from __future__ import annotations
 
 import argparse
+import ast
 import html
 import importlib
 import inspect
@@ -140,8 +141,14 @@ def _function_source(package: str, module_name: str, name: str) -> str:
     ensure_importable()
     mod = importlib.import_module(f"{package}.{module_name}")
     src = inspect.getsource(getattr(mod, name))
-    return "\n".join(line for line in src.splitlines()
-                     if line.strip() not in (SOLUTION_START, SOLUTION_END))
+    lines = src.splitlines()
+    # Leave out the @exercise(...) decorator: it holds the hints, which stay folded.
+    fn = ast.parse(src).body[0]
+    hidden = {i for d in fn.decorator_list
+              if isinstance(d, ast.Call) and getattr(d.func, "id", "") == "exercise"
+              for i in range(d.lineno - 1, d.end_lineno)}
+    return "\n".join(line for i, line in enumerate(lines) if i not in hidden
+                     and line.strip() not in (SOLUTION_START, SOLUTION_END))
 
 
 def _code_html(code: str) -> str:

@@ -127,3 +127,13 @@ def test_notebook_check_prints_instead_of_raising(capsys):
     assert check_channel_means(lambda a: a.mean(dim=1)) is False
     out = capsys.readouterr().out
     assert "passed" in out and "failed" in out and "shape" in out
+
+
+def test_exercise_box_folds_hints_and_solution():
+    html = course.exercise_html("ch00_organism", "channel_means")
+    shown, folded = html.split("<details>", 1)
+    hint = course.exercises_of("ch00_organism")[0].hints[0]
+    assert "channel_means" in shown and "NotImplementedError" in shown
+    assert "difficulty" in shown and "importance" in shown and "minutes" in shown
+    assert "acts.mean" not in shown and "axis is dimension 1" not in shown  # nothing given away
+    assert hint.split(".")[0] in folded and "acts.mean(dim=(0, 2, 3))" in folded
