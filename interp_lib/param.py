@@ -18,6 +18,7 @@ numbers and whose forward() returns images (N, 3, H, W) in [0, 1]:
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import torch
@@ -85,6 +86,12 @@ class ImageParam(nn.Module):
     def forward(self) -> Tensor:
         return to_valid_rgb(self.raw(), self.colour_sqrt)
 
+    @torch.no_grad()
+    def blur_(self, sigma: float) -> None:
+        """Blur the image in place with a Gaussian of `sigma` pixels (frequency penalization
+        by blurring, applied every few steps during a render)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be blurred")
+
 
 class PixelImage(ImageParam):
     """One learnable number per pixel and channel."""
@@ -96,6 +103,10 @@ class PixelImage(ImageParam):
 
     def raw(self) -> Tensor:
         return self.pixels
+
+    @torch.no_grad()
+    def blur_(self, sigma: float) -> None:
+        self.pixels.copy_(gaussian_blur(self.pixels, sigma))
 
 
 def spectrum_scale(height: int, width: int, decay_power: float = 1.0) -> Tensor:
@@ -127,20 +138,69 @@ class FourierImage(ImageParam):
         # "ortho" includes Lucid's sqrt(h * w) factor; /4 keeps the start near grey.
         return torch.fft.irfft2(coeffs, s=(h, w), norm="ortho") / 4
 
+    @torch.no_grad()
+    def blur_(self, sigma: float) -> None:
+        # A Gaussian blur multiplies each frequency f by exp(-2 pi^2 sigma^2 f^2).
+        h, w = self.shape[2:]
+        f2 = torch.fft.fftfreq(h)[:, None] ** 2 + torch.fft.rfftfreq(w)[None, :] ** 2
+        self.spectrum.mul_(torch.exp(-2 * math.pi**2 * sigma**2 * f2).to(self.spectrum)[..., None])
+
+
+class SharedImage(ImageParam):
+    """A batch whose images share one component: image i = own_i + shared.
+
+    For interpolation: when each image of a batch optimizes a different mix of
+    two objectives, the shared part keeps the frames aligned, so that the
+    pictures change smoothly from one end of the batch to the other.
+    """
+
+    def __init__(self, own: ImageParam, shared: ImageParam):
+        if shared.shape[0] != 1 or shared.shape[1:] != own.shape[1:]:
+            raise ValueError(f"the shared part must be one image shaped like the others: "
+                             f"got {shared.shape} for images {own.shape}")
+        super().__init__(own.shape[0], own.shape[2], own.shape[3], own.colour_sqrt)
+        self.own, self.shared = own, shared
+
+    def raw(self) -> Tensor:
+        return self.own.raw() + self.shared.raw()
+
+    @torch.no_grad()
+    def blur_(self, sigma: float) -> None:
+        self.own.blur_(sigma)
+        self.shared.blur_(sigma)
+
 
 def image(size: int | tuple[int, int], batch: int = 1, fourier: bool = True,
           decorrelate: bool = True, colour_sqrt: Tensor | None = None, sd: float = 0.01,
-          seed: int = 0, device: str | torch.device = "cpu") -> ImageParam:
+          seed: int = 0, shared: bool = False, device: str | torch.device = "cpu") -> ImageParam:
     """The standard parameterization: Fourier (or pixel) with decorrelated colour.
 
     colour_sqrt: the (3, 3) colour square root used when decorrelate is True
     (default: estimated from the organism's data; use `colour_sqrt_for(model)`).
+    shared=True adds one component common to the whole batch (see SharedImage).
     """
     h, w = (size, size) if isinstance(size, int) else size
     g = torch.Generator().manual_seed(seed)
     colour = (colour_sqrt if colour_sqrt is not None else organism_colour_sqrt()) if decorrelate else None
     cls = FourierImage if fourier else PixelImage
-    return cls(batch, h, w, colour, sd=sd, generator=g).to(device)
+    own = cls(batch, h, w, colour, sd=sd, generator=g)
+    if shared:
+        own = SharedImage(own, cls(1, h, w, colour, sd=sd, generator=g))
+    return own.to(device)
+
+
+def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
+    """Blur images (N, C, H, W) with a Gaussian of `sigma` pixels (reflecting at the border)."""
+    if sigma <= 0:
+        return x
+    radius = max(1, int(math.ceil(3 * sigma)))
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-(t**2) / (2 * sigma**2))
+    k = k / k.sum()
+    c = x.shape[1]
+    pad = torch.nn.functional.pad(x, (radius, radius, radius, radius), mode="reflect")
+    out = torch.nn.functional.conv2d(pad, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return torch.nn.functional.conv2d(out, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
 def inverse_sigmoid(x: Tensor, eps: float = 1e-4) -> Tensor:

@@ -188,3 +188,59 @@ def channels_objective(layer: str, channels: Sequence[int]) -> obj.Objective:
 def render_channels(model: nn.Module, layer: str, channels: Sequence[int], **kwargs) -> RenderResult:
     """Render several channels of a layer as one batch: image i shows channels[i]."""
     return render(model, channels_objective(layer, channels), batch=len(channels), **kwargs)
+
+
+def blur_every(every: int, sigma: float) -> Callable[[int, P.ImageParam], None]:
+    """A render callback that blurs the image every `every` steps: frequency
+    penalization by blurring (pass it as `render(..., callback=blur_every(4, 0.5))`)."""
+    if every < 1:
+        raise ValueError(f"every must be at least 1 step, got {every}")
+
+    def callback(step: int, param: P.ImageParam) -> None:
+        if (step + 1) % every == 0:
+            param.blur_(sigma)
+    return callback
+
+
+@dataclass
+class Comparison:
+    """One row per setting: the final images, the objective reached on them (without
+    transforms) and their high-frequency energy fraction."""
+
+    results: dict[str, RenderResult]
+    objective: dict[str, float]
+    high_frequency: dict[str, float]
+
+    def table(self) -> str:
+        width = max(len(k) for k in self.results)
+        rows = [f"{'setting':<{width}}  {'objective':>9}  {'high-freq energy':>16}"]
+        rows += [f"{k:<{width}}  {self.objective[k]:>9.2f}  {self.high_frequency[k]:>16.1%}"
+                 for k in self.results]
+        return "\n".join(rows)
+
+
+def compare(model: nn.Module, objective: obj.Objective, settings: dict[str, dict],
+            **common) -> Comparison:
+    """Render the same objective under several settings, at equal steps and seed.
+
+    settings: name -> keyword arguments of `render` for that setting (param,
+    transforms, callback, an extra `penalty` objective to subtract...). common:
+    arguments shared by all (steps, seed, size, device...). Each result is judged
+    on the untransformed images: the objective without penalties, and the share
+    of spectral energy above 0.25 cycles per pixel.
+    """
+    from interp_lib.image_stats import high_frequency_fraction
+
+    results, values, hf = {}, {}, {}
+    for name, kwargs in settings.items():
+        kwargs = dict(kwargs)
+        penalty = kwargs.pop("penalty", None)
+        target = objective - penalty if penalty is not None else objective
+        result = render(model, target, **{"progress": False, **common, **kwargs})
+        results[name] = result
+        with torch.no_grad(), capture(model, objective.model_layers) as acts:
+            images = result.images
+            out = model(images)
+            values[name] = float(objective({**acts, obj.INPUT: images, obj.OUTPUT: out}))
+        hf[name] = float(high_frequency_fraction(result.images).mean())
+    return Comparison(results, values, hf)
