@@ -170,6 +170,25 @@ class SharedImage(ImageParam):
         self.shared.blur_(sigma)
 
 
+class LatentImage(ImageParam):
+    """Images drawn by a generator from learnable latent codes: a learned prior.
+
+    generator: a model with `latent_dim` and `decode(z) -> images (N, 3, H, W)`
+    in [0, 1] (the zoo's "vae"). Its weights stay frozen; only the codes
+    z (batch, latent_dim) are optimized, so every image is one it can draw.
+    """
+
+    def __init__(self, generator: nn.Module, batch: int = 1, size: int = 64, sd: float = 1.0,
+                 generator_seed: int = 0):
+        super().__init__(batch, size, size, None)
+        self.generator = generator.eval().requires_grad_(False)
+        g = torch.Generator().manual_seed(generator_seed)
+        self.z = nn.Parameter(torch.randn(batch, generator.latent_dim, generator=g) * sd)
+
+    def forward(self) -> Tensor:
+        return self.generator.decode(self.z)
+
+
 def image(size: int | tuple[int, int], batch: int = 1, fourier: bool = True,
           decorrelate: bool = True, colour_sqrt: Tensor | None = None, sd: float = 0.01,
           seed: int = 0, shared: bool = False, device: str | torch.device = "cpu") -> ImageParam:

@@ -130,7 +130,7 @@ def render(
         transforms, transforms) if isinstance(transforms, (str, type(None))) else transforms
     if not callable(transform):
         raise ValueError(f"transforms must be 'standard', None or a transform, got {transforms!r}")
-    params = list(param.parameters())
+    params = [p for p in param.parameters() if p.requires_grad]  # not a generator's weights
     opt = torch.optim.Adam(params, lr=lr)
     g = torch.Generator().manual_seed(seed)
     keep = set(snapshots)

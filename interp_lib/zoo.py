@@ -12,6 +12,9 @@ something to compare. Remake any checkpoint with
     python -m interp_lib.zoo train conv5-s0
     python -m interp_lib.zoo report          # accuracy and curve detectors, per model
 
+The zoo also ships the learned prior of chapter 2, "vae" (see
+`interp_lib.generative`), checksummed and remade the same way.
+
 Torchvision's ImageNet models (googlenet = InceptionV1, alexnet, vgg19,
 resnet50) load with their pretrained weights when these are already in the
 local torch cache; `pretrained=False` gives random weights (for tests and for
@@ -31,6 +34,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from interp_lib import generative
 from interp_lib import train as training
 from interp_lib.hooks import layer_names
 from interp_lib.models import Architecture, ConvNet, check_images
@@ -50,6 +54,11 @@ ORGANISMS: dict[str, tuple[str, training.Recipe]] = {
     "conv5-s1": ("conv5", training.Recipe(seed=1)),
     "conv3-s0": ("conv3", training.Recipe(seed=0)),
     "conv3-s1": ("conv3", training.Recipe(seed=1)),
+}
+
+# The learned prior of chapter 2: a VAE of the organism's drawings.
+GENERATORS: dict[str, generative.VAERecipe] = {
+    "vae": generative.VAERecipe(seed=0, steps=4000),
 }
 
 # name -> (torchvision builder, weights enum)
@@ -85,8 +94,8 @@ class WeightsNotFoundError(FileNotFoundError):
 
 
 def names() -> list[str]:
-    """Every model `load` accepts: the organisms first, then the ImageNet models."""
-    return list(ORGANISMS) + list(IMAGENET)
+    """Every model `load` accepts: the organisms, the generator, the ImageNet models."""
+    return list(ORGANISMS) + list(GENERATORS) + list(IMAGENET)
 
 
 def organism_names() -> list[str]:
@@ -122,8 +131,8 @@ def load(name: str, device: str | torch.device = "cpu", pretrained: bool = True,
     ImageNet models: pretrained weights from the local torch cache, or random
     weights with pretrained=False.
     """
-    if name in ORGANISMS:
-        model = _load_organism(name, Path(weights_dir) if weights_dir else WEIGHTS_DIR)
+    if name in ORGANISMS or name in GENERATORS:
+        model = _load_shipped(name, Path(weights_dir) if weights_dir else WEIGHTS_DIR)
     elif name in IMAGENET:
         model = _load_imagenet(name, pretrained)
     else:
@@ -134,7 +143,7 @@ def load(name: str, device: str | torch.device = "cpu", pretrained: bool = True,
     return model.to(device).eval()
 
 
-def _load_organism(name: str, weights_dir: Path) -> ConvNet:
+def _load_shipped(name: str, weights_dir: Path) -> nn.Module:
     from safetensors.torch import load_file
 
     entry = read_manifest(weights_dir).get(name)
@@ -142,7 +151,7 @@ def _load_organism(name: str, weights_dir: Path) -> ConvNet:
     if entry is None or not path.exists():
         raise FileNotFoundError(
             f"no weights for {name!r} in {weights_dir}. Remake them with "
-            f"`python -m interp_lib.zoo train {name}` (about 15 minutes on 2 CPU cores)."
+            f"`python -m interp_lib.zoo train {name}` (2 to 10 minutes on 2 CPU cores)."
         )
     actual = sha256(path)
     if actual != entry["sha256"]:
@@ -152,7 +161,7 @@ def _load_organism(name: str, weights_dir: Path) -> ConvNet:
             f"`git checkout -- {path.name}` in {weights_dir}) or remake it with "
             f"`python -m interp_lib.zoo train {name}`."
         )
-    model = build(name)
+    model = build(name) if name in ORGANISMS else generative.VAE()
     model.load_state_dict(load_file(path))
     return model
 
@@ -221,9 +230,17 @@ def _load_imagenet(name: str, pretrained: bool) -> ImageNetModel:
 
 def train_and_save(name: str, weights_dir: str | Path | None = None, progress: bool = True,
                    device: str | torch.device = "cpu") -> dict:
-    """Train an organism from scratch with its recipe, save it, record it in the manifest."""
+    """Train a shipped model from scratch with its recipe, save it, record it in the manifest."""
+    if name in GENERATORS:
+        recipe = GENERATORS[name]
+        model, log = generative.train_vae(recipe, progress=progress, device=device)
+        model = model.cpu()
+        return _save(name, model, weights_dir, architecture="vae", seed=recipe.seed,
+                     steps=recipe.steps, train_seconds=round(log["seconds"], 1),
+                     reconstruction_error=round(generative.reconstruction_error(model), 4))
     if name not in ORGANISMS:
-        raise UnknownModelError(f"only organisms can be trained: {', '.join(ORGANISMS)}")
+        raise UnknownModelError(f"only shipped models can be trained: "
+                                f"{', '.join(list(ORGANISMS) + list(GENERATORS))}")
     arch_name, recipe = ORGANISMS[name]
     model, log = training.train(ARCHITECTURES[arch_name], recipe, progress=progress, device=device)
     return save_checkpoint(name, model.cpu(), log["seconds"], weights_dir)
@@ -231,23 +248,22 @@ def train_and_save(name: str, weights_dir: str | Path | None = None, progress: b
 
 def save_checkpoint(name: str, model: ConvNet, train_seconds: float,
                     weights_dir: str | Path | None = None) -> dict:
-    """Write an organism's weights as safetensors and record its checksum in the manifest."""
+    """Save an organism with its recipe and held-out accuracy in the manifest."""
+    arch_name, recipe = ORGANISMS[name]
+    return _save(name, model, weights_dir, architecture=arch_name, seed=recipe.seed,
+                 steps=recipe.steps, held_out_accuracy=training.accuracy(model),
+                 train_seconds=round(train_seconds, 1))
+
+
+def _save(name: str, model: nn.Module, weights_dir: str | Path | None, **info) -> dict:
+    """Write weights as safetensors and record their SHA-256 (and `info`) in the manifest."""
     from safetensors.torch import save_file
 
     weights_dir = Path(weights_dir) if weights_dir else WEIGHTS_DIR
     weights_dir.mkdir(parents=True, exist_ok=True)
-    arch_name, recipe = ORGANISMS[name]
     path = weights_dir / f"{name}.safetensors"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, path)
-    entry = {
-        "file": path.name,
-        "sha256": sha256(path),
-        "architecture": arch_name,
-        "seed": recipe.seed,
-        "steps": recipe.steps,
-        "held_out_accuracy": training.accuracy(model),
-        "train_seconds": round(train_seconds, 1),
-    }
+    entry = {"file": path.name, "sha256": sha256(path), **info}
     manifest = read_manifest(weights_dir)
     manifest[name] = entry
     (weights_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -289,8 +305,8 @@ def report(models: list[str] | None = None, n_images: int = 2000) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m interp_lib.zoo", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    p_train = sub.add_parser("train", help="train an organism from scratch and save it")
-    p_train.add_argument("names", nargs="+", choices=organism_names())
+    p_train = sub.add_parser("train", help="train a shipped model from scratch and save it")
+    p_train.add_argument("names", nargs="+", choices=organism_names() + list(GENERATORS))
     p_train.add_argument("--out", default=None, help="weights folder (default: the package's)")
     p_report = sub.add_parser("report", help="accuracy and curve detectors of each organism")
     p_report.add_argument("names", nargs="*", help="organisms (default: all)")
@@ -301,8 +317,11 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "train":
         for name in args.names:
             entry = train_and_save(name, args.out)
-            print(f"{name}: {entry['held_out_accuracy']:.1%} held-out accuracy, "
-                  f"{entry['train_seconds']:.0f} s, sha256 {entry['sha256'][:16]}...")
+            quality = (f"{entry['held_out_accuracy']:.1%} held-out accuracy"
+                       if "held_out_accuracy" in entry else
+                       f"reconstruction error {entry['reconstruction_error']:.3f}")
+            print(f"{name}: {quality}, {entry['train_seconds']:.0f} s, "
+                  f"sha256 {entry['sha256'][:16]}...")
     else:
         unknown = [n for n in args.names if n not in ORGANISMS]
         if unknown:

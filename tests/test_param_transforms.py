@@ -23,11 +23,12 @@ def test_seeds_make_parameterizations_reproducible():
 
 @pytest.mark.parametrize("fourier", [False, True])
 @pytest.mark.parametrize("decorrelate", [False, True])
-def test_each_parameterization_can_fit_an_image(fourier, decorrelate):
+@pytest.mark.parametrize("shared", [False, True])
+def test_each_parameterization_can_fit_an_image(fourier, decorrelate, shared):
     # Lucid's own check: reach a mean absolute error below 0.01 within 1000 steps.
     g = torch.Generator().manual_seed(0)
-    target = torch.rand(1, 3, 16, 16, generator=g) * 0.8 + 0.1
-    p = P.image(16, fourier=fourier, decorrelate=decorrelate)
+    target = torch.rand(2, 3, 16, 16, generator=g) * 0.8 + 0.1
+    p = P.image(16, batch=2, fourier=fourier, decorrelate=decorrelate, shared=shared)
     opt = torch.optim.Adam(p.parameters(), lr=0.05)
     for _ in range(1000):
         loss = (p() - target).abs().mean()

@@ -67,3 +67,17 @@ def test_compare_renders_each_setting_and_measures_it():
     assert cmp.objective["none"] > 0
     assert cmp.high_frequency["total variation"] < cmp.high_frequency["none"]
     assert "high-freq energy" in cmp.table() and "total variation" in cmp.table()
+
+
+def test_rendering_in_the_latent_space_of_the_vae():
+    from interp_lib import zoo
+    vae = zoo.load("vae")
+    before = {k: v.clone() for k, v in vae.state_dict().items()}
+    net = zoo.load("conv5-s0")
+    p = P.LatentImage(vae, batch=2)
+    r = R.render(net, R.channels_objective("relu3", [1, 2]), param=p, steps=20, progress=False)
+    assert r.images.shape == (2, 3, 64, 64)
+    assert r.history[-1] > r.history[0]
+    assert all(torch.equal(v, vae.state_dict()[k]) for k, v in before.items())  # frozen
+    with torch.no_grad():
+        assert torch.allclose(r.images, vae.decode(p.z))  # every image is one the VAE draws

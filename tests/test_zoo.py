@@ -130,3 +130,30 @@ def test_cli_lists_models():
     out = subprocess.run([sys.executable, "-m", "interp_lib.zoo", "list"],
                          capture_output=True, text=True, check=True).stdout
     assert out.split() == zoo.names()
+
+
+def test_the_learned_prior_loads_verified_and_draws_the_strokes():
+    from interp_lib import data, generative
+    vae = zoo.load("vae")
+    assert isinstance(vae, generative.VAE) and not vae.training
+    assert zoo.read_manifest()["vae"]["sha256"] == zoo.sha256(zoo.WEIGHTS_DIR / "vae.safetensors")
+    batch = data.make_batch(64, data.HELD_OUT_SEED)
+    with torch.no_grad():
+        mu, _ = vae.encode(batch.images)
+        recon = vae.decode(mu)
+    assert recon.shape == batch.images.shape and 0 <= recon.min() and recon.max() <= 1
+    # On the stroke pixels, the reconstruction must beat painting the background colour:
+    # a VAE that learned only the background would not.
+    bg = batch.params["bg"][:, :, None, None].expand_as(batch.images)
+    stroke = ((batch.images - bg).abs().amax(1, keepdim=True) > 0.2).expand_as(batch.images)
+    err_vae = (recon - batch.images).abs()[stroke].mean()
+    err_bg = (bg - batch.images).abs()[stroke].mean()
+    assert err_vae < 0.7 * err_bg
+    with pytest.raises(ValueError, match=r"latent codes shaped \(N, 32\)"):
+        vae.decode(torch.zeros(2, 5))
+
+
+def test_a_few_vae_training_steps_run():
+    from interp_lib import generative
+    model, log = generative.train_vae(generative.VAERecipe(steps=3, batch_size=8), progress=False)
+    assert log["steps"] == 3 and isinstance(model, generative.VAE)

@@ -1,0 +1,107 @@
+"""Checks for chapter 2, regularization, preconditioning, learned priors and interpolation."""
+
+from __future__ import annotations
+
+import torch
+
+from interp_lib import objectives as O
+from interp_lib import param as P
+from interp_lib.checks import check, expect_close, expect_shape, fail
+
+
+def _images(seed: int, shape=(3, 3, 9, 7)) -> torch.Tensor:
+    return torch.rand(shape, generator=torch.Generator().manual_seed(seed))
+
+
+@check("total_variation_value")
+def check_total_variation_value(fn) -> None:
+    x = _images(0)
+    out = fn(x.clone())
+    expect_shape(out, (3,), "total_variation_value(images) for images (3, 3, 9, 7)")
+    dx = (x[..., :, 1:] - x[..., :, :-1]).abs().mean(dim=(1, 2, 3))
+    dy = (x[..., 1:, :] - x[..., :-1, :]).abs().mean(dim=(1, 2, 3))
+    if torch.allclose(out, dx) or torch.allclose(out, dy):
+        fail("you measured one direction only: add horizontal and vertical differences.")
+    if torch.allclose(out, ((x[..., :, 1:] - x[..., :, :-1]) ** 2).mean(dim=(1, 2, 3))
+                      + ((x[..., 1:, :] - x[..., :-1, :]) ** 2).mean(dim=(1, 2, 3))):
+        fail("you squared the differences; total variation uses their absolute values.")
+    expect_close(out, dx + dy, "Mean |horizontal difference| + mean |vertical difference|, "
+                 "per image.")
+    # The library's total_variation objective is the same quantity, summed over the batch.
+    if not torch.isclose(out.sum(), O.total_variation()({O.INPUT: x})):
+        fail("your values do not add up to the library's total variation of the batch.")
+
+
+@check("jitter_crop")
+def check_jitter_crop(fn) -> None:
+    x = _images(1, (2, 3, 10, 12))
+    out = fn(x.clone(), 3, 2, 1)
+    expect_shape(out, (2, 3, 7, 9), "jitter_crop(images (2, 3, 10, 12), d=3, dx=2, dy=1)")
+    if torch.equal(out, x[..., 2:9, 1:10]):
+        fail("dx and dy are swapped: dx moves along columns (last dim), dy along rows.")
+    if not torch.equal(out, x[..., 1:8, 2:11]):
+        fail("the crop should start at row dy=1, column dx=2, and be (H - d) x (W - d).")
+    expect_close(fn(x, 3, 0, 3), x[..., 3:10, 0:9], "Check the crop at dx=0, dy=3.",
+                 what="jitter_crop(images, 3, dx=0, dy=3)")
+
+
+@check("frequency_scale")
+def check_frequency_scale(fn) -> None:
+    out = fn(8, 6)
+    expect_shape(out, (8, 4), "frequency_scale(8, 6)")
+    if not torch.isfinite(out).all():
+        fail("the constant term (frequency 0) came out infinite: clamp f at 1 / max(h, w) first.")
+    ref = P.spectrum_scale(8, 6)
+    if torch.allclose(out, ref**2, rtol=1e-4):
+        fail("your scale falls as 1 / f^2: use the frequency's magnitude f, not its square.")
+    if torch.isclose(out[0, 0], torch.tensor(6.0)):
+        fail("the clamp should be 1 / max(h, w) = 1/8, not 1 / min(h, w).")
+    expect_close(out, ref, "1 / max(sqrt(fy^2 + fx^2), 1 / max(h, w)), fy = fftfreq(h) "
+                 "as a column, fx = rfftfreq(w) as a row.", rtol=1e-4)
+    expect_close(fn(8, 6, 2.0), P.spectrum_scale(8, 6, 2.0), "decay_power is the exponent.",
+                 what="frequency_scale(8, 6, decay_power=2)", rtol=1e-4)
+
+
+@check("decorrelated_to_rgb")
+def check_decorrelated_to_rgb(fn) -> None:
+    t = torch.randn(2, 3, 4, 5, generator=torch.Generator().manual_seed(3))
+    m = P.normalise_columns(P.IMAGENET_COLOUR_SQRT)
+    out = fn(t.clone(), m.clone())
+    expect_shape(out, (2, 3, 4, 5), "decorrelated_to_rgb(t, colour_sqrt)")
+    ref = P.to_valid_rgb(t, m)
+    if torch.allclose(out, P.to_valid_rgb(t, m.T), atol=1e-6):
+        fail("you used the transposed matrix: RGB = colour_sqrt @ t, i.e. einsum 'nchw,dc->ndhw'.")
+    if torch.allclose(out, torch.einsum("nchw,dc->ndhw", t, m), atol=1e-6):
+        fail("the colours must be squashed into [0, 1] with a sigmoid at the end.")
+    if out.min() < 0 or out.max() > 1:
+        fail("colours must lie in [0, 1].")
+    expect_close(out, ref, "Mix the channels with colour_sqrt, then apply torch.sigmoid.",
+                 atol=1e-6)
+
+
+@check("interpolation_weights")
+def check_interpolation_weights(fn) -> None:
+    out = fn(5)
+    expect_shape(out, (5,), "interpolation_weights(5)")
+    ref = torch.linspace(0, 1, 5)
+    if torch.allclose(out, ref.flip(0)):
+        fail("your weights run backwards: the first image is pure first objective (w = 0).")
+    expect_close(out, ref, "Evenly spaced from 0 to 1, both ends included.")
+    one = fn(1)
+    expect_shape(one, (1,), "interpolation_weights(1)")
+    if not torch.equal(one, torch.zeros(1)):
+        fail("a single image should get weight 0 (and no division by zero).")
+
+
+@check("latent_line")
+def check_latent_line(fn) -> None:
+    g = torch.Generator().manual_seed(4)
+    z0, z1 = torch.randn(6, generator=g), torch.randn(6, generator=g)
+    out = fn(z0.clone(), z1.clone(), 4)
+    expect_shape(out, (4, 6), "latent_line(z0, z1, 4) for codes of 6 numbers")
+    if torch.allclose(out[0], z1) and torch.allclose(out[-1], z0):
+        fail("your line runs from z1 to z0: row 0 should be z0.")
+    if not torch.allclose(out[-1], z1, atol=1e-6):
+        fail("the last row should be z1 itself: include both ends.")
+    w = torch.linspace(0, 1, 4)[:, None]
+    expect_close(out, z0 + w * (z1 - z0), "Evenly spaced points z0 + w (z1 - z0), w from 0 to 1.")

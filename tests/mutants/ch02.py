@@ -1,0 +1,67 @@
+import torch
+
+from interp_lib import param as P
+
+
+def _tv(square=False, only=None, reduce="mean"):
+    def tv(x):
+        dx = x[..., :, 1:] - x[..., :, :-1]
+        dy = x[..., 1:, :] - x[..., :-1, :]
+        f = (lambda d: d**2) if square else (lambda d: d.abs())
+        red = (lambda d: d.mean(dim=(1, 2, 3))) if reduce == "mean" else (lambda d: d.sum(dim=(1, 2, 3)))
+        if only == "x":
+            return red(f(dx))
+        return red(f(dx)) + red(f(dy))
+    return tv
+
+
+def _scale(square=False, clamp="max", columns="rfft"):
+    def scale(h, w, decay_power=1.0):
+        fy = torch.fft.fftfreq(h)[:, None]
+        fx = (torch.fft.rfftfreq(w) if columns == "rfft" else torch.fft.fftfreq(w))[None, :]
+        f = fy**2 + fx**2 if square else torch.sqrt(fy**2 + fx**2)
+        if clamp == "max":
+            f = f.clamp_min(1.0 / max(h, w))
+        elif clamp == "min":
+            f = f.clamp_min(1.0 / min(h, w))
+        return 1.0 / f**decay_power
+    return scale
+
+
+MUTANTS = {
+    "total_variation_value": [
+        ("horizontal only", _tv(only="x")),
+        ("squared differences", _tv(square=True)),
+        ("sum instead of mean", _tv(reduce="sum")),
+    ],
+    "jitter_crop": [
+        ("dx and dy swapped", lambda x, d, dx, dy: x[..., dx:dx + x.shape[-2] - d,
+                                                        dy:dy + x.shape[-1] - d]),
+        ("crop one pixel too large", lambda x, d, dx, dy: x[..., dy:dy + x.shape[-2] - d + 1,
+                                                              dx:dx + x.shape[-1] - d + 1]),
+        ("ignores the offsets", lambda x, d, dx, dy: x[..., :x.shape[-2] - d, :x.shape[-1] - d]),
+    ],
+    "frequency_scale": [
+        ("no clamp (infinite DC)", _scale(clamp=None)),
+        ("squared frequencies", _scale(square=True)),
+        ("clamp at 1 / min(h, w)", _scale(clamp="min")),
+        ("full fftfreq on columns", _scale(columns="fft")),
+    ],
+    "decorrelated_to_rgb": [
+        ("transposed matrix", lambda t, m: P.to_valid_rgb(t, m.T)),
+        ("no sigmoid", lambda t, m: torch.einsum("nchw,dc->ndhw", t, m)),
+        ("sigmoid before mixing", lambda t, m: torch.einsum("nchw,dc->ndhw", torch.sigmoid(t), m)),
+    ],
+    "interpolation_weights": [
+        ("reversed", lambda n: torch.linspace(1, 0, n)),
+        ("last image never reaches 1", lambda n: torch.arange(n) / n),
+        ("divides by zero for one image", lambda n: torch.arange(n) / (n - 1)),
+    ],
+    "latent_line": [
+        ("reversed", lambda z0, z1, n: z1[None] + torch.linspace(0, 1, n)[:, None] * (z0 - z1)[None]),
+        ("excludes the end", lambda z0, z1, n: z0[None] + (torch.arange(n) / n)[:, None]
+         * (z1 - z0)[None]),
+        ("weights on the wrong code", lambda z0, z1, n: torch.linspace(0, 1, n)[:, None] * z0[None]
+         + (1 - torch.linspace(0, 1, n)[:, None]) * z1[None]),
+    ],
+}
