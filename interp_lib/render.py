@@ -126,10 +126,7 @@ def render(
         param = P.image(size, batch=batch, colour_sqrt=P.colour_sqrt_for(model), seed=seed,
                         device=device)
     param = param.to(device)
-    transform = {"standard": T.standard(param.shape[-1]), None: T.identity}.get(
-        transforms, transforms) if isinstance(transforms, (str, type(None))) else transforms
-    if not callable(transform):
-        raise ValueError(f"transforms must be 'standard', None or a transform, got {transforms!r}")
+    transform = _as_transform(transforms, param.shape[-1])
     params = [p for p in param.parameters() if p.requires_grad]  # not a generator's weights
     opt = torch.optim.Adam(params, lr=lr)
     g = torch.Generator().manual_seed(seed)
@@ -176,6 +173,17 @@ def render(
     with torch.no_grad():
         final = param().detach()
     return RenderResult(final, history, saved, param)
+
+
+def _as_transform(transforms: T.Transform | str | None, size: int) -> T.Transform:
+    """"standard" -> the standard set for this image size; None -> no transform."""
+    if transforms is None:
+        return T.identity
+    if transforms == "standard":
+        return T.standard(size)
+    if not callable(transforms):
+        raise ValueError(f"transforms must be 'standard', None or a transform, got {transforms!r}")
+    return transforms
 
 
 def channels_objective(layer: str, channels: Sequence[int]) -> obj.Objective:

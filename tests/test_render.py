@@ -115,3 +115,8 @@ def test_redirected_relu_wakes_a_unit_that_is_silent_for_the_starting_image():
     assert stuck.history[-1] == 0.0
     assert woken.history[-1] > 0.1
     assert m.relu1.inplace is True and n_hooks(m) == 0  # the model is left as it was
+
+
+def test_transforms_argument_is_checked(net):
+    with pytest.raises(ValueError, match="transforms must be 'standard', None or a transform"):
+        R.render(net, O.channel("relu2", 0), size=16, steps=1, transforms="jitter", progress=False)
