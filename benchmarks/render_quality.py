@@ -22,6 +22,7 @@ import time
 import torch
 
 from interp_lib import data, zoo
+from interp_lib.dataset_examples import channel_scores
 from interp_lib.hooks import run_with_cache
 from interp_lib.render import render_channels
 
@@ -32,9 +33,7 @@ def layer_quality(model, layer: str, images: torch.Tensor, steps: int, seed: int
     result = render_channels(model, layer, channels, steps=steps, seed=seed, progress=False)
     _, acts = run_with_cache(model, result.images, layer)
     vis = acts[layer].mean(dim=(2, 3))[torch.arange(n_channels), torch.arange(n_channels)]
-    # Each channel's best image: channel means over positions, all channels in one pass.
-    best = torch.cat([run_with_cache(model, images[i:i + 500], layer)[1][layer].mean(dim=(2, 3))
-                      for i in range(0, len(images), 500)]).amax(dim=0)
+    best = channel_scores(model, images, layer).amax(dim=0)  # each channel's best image
     wins = vis > best
     ratio = (vis / best.clamp_min(1e-8)).median().item()
     # A channel that (almost) never fires on the data cannot be out-excited: count it apart.

@@ -29,6 +29,16 @@ class Examples:
     positions: Tensor  # (k, 2): (row, column) of the most active position, in the layer
 
 
+@torch.no_grad()
+def channel_scores(model: nn.Module, images: Tensor, layer: str, batch_size: int = 500) -> Tensor:
+    """Every channel's activation (mean over positions) on every image: (N, C).
+
+    images: (N, 3, H, W), run through the model in batches of `batch_size`.
+    """
+    return torch.cat([run_with_cache(model, images[i:i + batch_size], layer)[1][layer]
+                      .mean(dim=(2, 3)) for i in range(0, len(images), batch_size)])
+
+
 def unit_scores(model: nn.Module, images: Tensor, layer: str, channel: int,
                 position: tuple[int, int] | None = None, batch_size: int = 500) -> Tensor:
     """Each image's activation of a channel (mean over positions) or of one neuron.

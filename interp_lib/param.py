@@ -220,10 +220,3 @@ def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
     pad = torch.nn.functional.pad(x, (radius, radius, radius, radius), mode="reflect")
     out = torch.nn.functional.conv2d(pad, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
     return torch.nn.functional.conv2d(out, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
-
-
-def inverse_sigmoid(x: Tensor, eps: float = 1e-4) -> Tensor:
-    x = x.clamp(eps, 1 - eps)
-    return torch.log(x / (1 - x))
-
-

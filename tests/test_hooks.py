@@ -90,3 +90,12 @@ def test_hooks_leave_other_hooks_alone():
     m(torch.rand(1, 2))
     assert len(seen) == 2
     h.remove()
+
+
+def test_channel_scores_agree_with_unit_scores_across_batches(net):
+    from interp_lib.dataset_examples import channel_scores, unit_scores
+    x = torch.rand(7, 3, 16, 16)
+    scores = channel_scores(net, x, "relu2", batch_size=3)  # batches of 3, 3 and 1
+    assert scores.shape == (7, 8)
+    for c in (0, 5):
+        assert torch.allclose(scores[:, c], unit_scores(net, x, "relu2", c))
