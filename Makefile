@@ -30,11 +30,11 @@ book: $(VENV)/.book-installed
 
 ## make grade [CH=0]: grade your exercises
 grade: $(VENV)/.dev-installed
-	$(PY) -m interp_lib.grade $(if $(CH),--chapter $(CH))
+	$(PY) -m interp_lib.course.grade $(if $(CH),--chapter $(CH))
 
 ## make exercises: regenerate exercises/ from solutions/ (course authors only)
 exercises: $(VENV)/.dev-installed
-	$(PY) -m interp_lib.course make-exercises
+	$(PY) -m interp_lib.course.exercises make-exercises
 
 clean:
 	rm -rf book/_build .pytest_cache

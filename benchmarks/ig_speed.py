@@ -13,7 +13,8 @@ import time
 
 import torch
 
-from interp_lib import data, zoo
+from interp_lib import zoo
+from interp_lib.organism import data
 from interp_lib.attribution import integrated_gradients
 
 

@@ -21,10 +21,11 @@ import time
 
 import torch
 
-from interp_lib import data, zoo
+from interp_lib import zoo
+from interp_lib.organism import data
 from interp_lib.dataset_examples import channel_scores
 from interp_lib.hooks import run_with_cache
-from interp_lib.render import render_channels
+from interp_lib.optvis.render import render_channels
 
 
 def layer_quality(model, layer: str, images: torch.Tensor, steps: int, seed: int = 0):

@@ -13,9 +13,9 @@ import time
 
 import torch
 
-from interp_lib import objectives as obj
+from interp_lib.optvis import objectives as obj
 from interp_lib import zoo
-from interp_lib.render import render, render_channels
+from interp_lib.optvis.render import render, render_channels
 
 
 def steps_per_second(model, objective, size: int, batch: int, steps: int) -> float:

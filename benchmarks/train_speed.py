@@ -15,7 +15,7 @@ import time
 import torch
 
 from interp_lib import zoo
-from interp_lib.train import Recipe, train
+from interp_lib.organism.train import Recipe, train
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from interp_lib.course import exercise
+from interp_lib.course.exercises import exercise
 
 
 @exercise(difficulty=1, importance=3, minutes=10, hints=[

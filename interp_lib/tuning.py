@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from interp_lib import stimuli
+from interp_lib.organism import stimuli
 from interp_lib.hooks import run_with_cache
 
 

@@ -34,10 +34,10 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from interp_lib import generative
-from interp_lib import train as training
+from interp_lib.organism import generative
+from interp_lib.organism import train
 from interp_lib.hooks import layer_names
-from interp_lib.models import Architecture, ConvNet, check_images
+from interp_lib.organism.models import Architecture, ConvNet, check_images
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 MANIFEST = "manifest.json"
@@ -49,11 +49,11 @@ ARCHITECTURES: dict[str, Architecture] = {
     "conv3": Architecture(channels=(16, 32, 32, 64, 64, 64), kernel=3, pool_after=(1, 3, 5)),
 }
 
-ORGANISMS: dict[str, tuple[str, training.Recipe]] = {
-    "conv5-s0": ("conv5", training.Recipe(seed=0)),
-    "conv5-s1": ("conv5", training.Recipe(seed=1)),
-    "conv3-s0": ("conv3", training.Recipe(seed=0)),
-    "conv3-s1": ("conv3", training.Recipe(seed=1)),
+ORGANISMS: dict[str, tuple[str, train.Recipe]] = {
+    "conv5-s0": ("conv5", train.Recipe(seed=0)),
+    "conv5-s1": ("conv5", train.Recipe(seed=1)),
+    "conv3-s0": ("conv3", train.Recipe(seed=0)),
+    "conv3-s1": ("conv3", train.Recipe(seed=1)),
 }
 
 # The learned prior of chapter 2: a VAE of the organism's drawings.
@@ -242,7 +242,7 @@ def train_and_save(name: str, weights_dir: str | Path | None = None, progress: b
         raise UnknownModelError(f"only shipped models can be trained: "
                                 f"{', '.join(list(ORGANISMS) + list(GENERATORS))}")
     arch_name, recipe = ORGANISMS[name]
-    model, log = training.train(ARCHITECTURES[arch_name], recipe, progress=progress, device=device)
+    model, log = train.train(ARCHITECTURES[arch_name], recipe, progress=progress, device=device)
     return save_checkpoint(name, model.cpu(), log["seconds"], weights_dir)
 
 
@@ -251,7 +251,7 @@ def save_checkpoint(name: str, model: ConvNet, train_seconds: float,
     """Save an organism with its recipe and held-out accuracy in the manifest."""
     arch_name, recipe = ORGANISMS[name]
     return _save(name, model, weights_dir, architecture=arch_name, seed=recipe.seed,
-                 steps=recipe.steps, held_out_accuracy=training.accuracy(model),
+                 steps=recipe.steps, held_out_accuracy=train.accuracy(model),
                  train_seconds=round(train_seconds, 1))
 
 
@@ -283,7 +283,7 @@ def report(models: list[str] | None = None, n_images: int = 2000) -> str:
     lines = []
     for name in models or organism_names():
         model = load(name)
-        acc = training.accuracy(model, n=n_images)
+        acc = train.accuracy(model, n=n_images)
         lines.append(f"{name}: held-out accuracy {acc:.1%} ({n_images} images)")
         for layer in middle_layers(model):
             t = curve_tuning(model, layer)

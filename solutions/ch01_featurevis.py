@@ -11,7 +11,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from interp_lib.course import exercise
+from interp_lib.course.exercises import exercise
 
 
 @exercise(difficulty=1, importance=3, minutes=5, hints=[

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from interp_lib.course import exercise
+from interp_lib.course.exercises import exercise
 from interp_lib.hooks import run_with_cache
 
 

@@ -3,7 +3,7 @@
 Graded exercise tests (tests/graded) are collected only when a target is
 named, because they grade someone's code rather than test the course:
 
-    python -m interp_lib.grade                      # what `make grade` runs
+    python -m interp_lib.course.grade                      # what `make grade` runs
     pytest tests/graded --target solutions          # the reference solutions
     INTERP_GRADE_TARGET=exercises pytest tests/graded
 """

@@ -2,8 +2,9 @@ import pytest
 import torch
 from torch import nn
 
-from interp_lib import attribution as A
-from interp_lib import data, zoo
+from interp_lib import attribution
+from interp_lib import zoo
+from interp_lib.organism import data
 
 
 class F1(nn.Module):
@@ -23,7 +24,7 @@ class G1(nn.Module):
 @pytest.mark.parametrize("model", [F1(), G1()])
 def test_integrated_gradients_reference_case_and_implementation_invariance(model):
     x = torch.tensor([[3.0, 1.0]])
-    attr, delta = A.integrated_gradients(model, x, None, n_steps=500,
+    attr, delta = attribution.integrated_gradients(model, x, None, n_steps=500,
                                          return_convergence_delta=True)
     assert torch.allclose(attr, torch.tensor([[1.5, -0.5]]), atol=1e-2)
     assert abs(delta.item()) < 1e-2
@@ -48,22 +49,22 @@ def occlusion_net():
 ])
 def test_occlusion_reference_cases(window, stride, baseline, expected):
     x = torch.tensor([[20.0, 50.0, 30.0]])
-    attr = A.occlusion(occlusion_net(), x, 0, window=window, stride=stride, baseline=baseline)
+    attr = attribution.occlusion(occlusion_net(), x, 0, window=window, stride=stride, baseline=baseline)
     assert torch.allclose(attr, torch.tensor([expected]))
 
 
 def test_quadrature_weights_and_agreement_as_steps_grow():
     for method in ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle",
                    "riemann_trapezoid"):
-        alphas, weights = A.quadrature(10, method)
+        alphas, weights = attribution.quadrature(10, method)
         assert torch.isclose(weights.sum(), torch.tensor(1.0, dtype=weights.dtype))
         assert alphas.min() >= 0 and alphas.max() <= 1
     model = zoo.load("conv5-s0")
     x = data.make_batch(2, seed=5).images
-    ref = A.integrated_gradients(model, x, 1, n_steps=128)
+    ref = attribution.integrated_gradients(model, x, 1, n_steps=128)
     errs = {}
     for method in ("riemann_left", "riemann_trapezoid"):
-        errs[method] = [(A.integrated_gradients(model, x, 1, n_steps=n, method=method) - ref)
+        errs[method] = [(attribution.integrated_gradients(model, x, 1, n_steps=n, method=method) - ref)
                         .abs().sum().item() for n in (4, 16, 64)]
         assert errs[method][2] < errs[method][0], (method, errs[method])
 
@@ -72,7 +73,7 @@ def test_quadrature_weights_and_agreement_as_steps_grow():
 def test_integrated_gradients_completeness_on_the_zoo(name):
     model = zoo.load(name)
     batch = data.make_batch(4, seed=6)
-    attr, delta = A.integrated_gradients(model, batch.images, batch.labels, n_steps=64,
+    attr, delta = attribution.integrated_gradients(model, batch.images, batch.labels, n_steps=64,
                                          internal_batch_size=64, return_convergence_delta=True)
     assert attr.shape == batch.images.shape
     with torch.no_grad():
@@ -86,41 +87,42 @@ def test_internal_batching_gives_the_same_answer():
     model = zoo.load("conv3-s0")
     x = data.make_batch(3, seed=7).images
     t = torch.tensor([0, 3, 5])
-    a = A.integrated_gradients(model, x, t, n_steps=8)
-    b = A.integrated_gradients(model, x, t, n_steps=8, internal_batch_size=5)
+    a = attribution.integrated_gradients(model, x, t, n_steps=8)
+    b = attribution.integrated_gradients(model, x, t, n_steps=8, internal_batch_size=5)
     assert torch.allclose(a, b, atol=1e-5)
 
 
 def test_saliency_and_input_x_gradient_on_a_linear_model():
     lin = nn.Linear(4, 2)
     x = torch.randn(3, 4)
-    assert torch.allclose(A.saliency(lin, x, 1, abs=False), lin.weight[1].expand(3, 4))
-    assert torch.allclose(A.saliency(lin, x, 1), lin.weight[1].abs().expand(3, 4))
-    assert torch.allclose(A.input_x_gradient(lin, x, 0), x * lin.weight[0])
+    assert torch.allclose(attribution.saliency(lin, x, 1, abs=False), lin.weight[1].expand(3, 4))
+    assert torch.allclose(attribution.saliency(lin, x, 1), lin.weight[1].abs().expand(3, 4))
+    assert torch.allclose(attribution.input_x_gradient(lin, x, 0), x * lin.weight[0])
 
 
 def test_smoothgrad_averages_noisy_copies_and_is_seeded():
     lin = nn.Linear(4, 2)
     x = torch.randn(3, 4)
     # The gradient of a linear model does not depend on the input: noise changes nothing.
-    assert torch.allclose(A.smoothgrad(lin, x, 1, method=A.saliency, abs=False),
+    assert torch.allclose(attribution.smoothgrad(lin, x, 1, method=attribution.saliency, abs=False),
                           lin.weight[1].expand(3, 4), atol=1e-6)
     model = zoo.load("conv5-s0")
     imgs = data.make_batch(2, seed=8).images
-    a = A.smoothgrad(model, imgs, 0, n_samples=4, seed=1)
-    b = A.smoothgrad(model, imgs, 0, n_samples=4, seed=1)
-    c = A.smoothgrad(model, imgs, 0, n_samples=4, seed=2)
+    a = attribution.smoothgrad(model, imgs, 0, n_samples=4, seed=1)
+    b = attribution.smoothgrad(model, imgs, 0, n_samples=4, seed=1)
+    c = attribution.smoothgrad(model, imgs, 0, n_samples=4, seed=2)
     assert torch.equal(a, b) and not torch.equal(a, c) and a.shape == imgs.shape
-    sg_ig = A.smoothgrad(model, imgs, 0, method=A.integrated_gradients, n_samples=2, n_steps=4)
+    sg_ig = attribution.smoothgrad(model, imgs, 0, method=attribution.integrated_gradients,
+                                   n_samples=2, n_steps=4)
     assert sg_ig.shape == imgs.shape
 
 
 def test_grad_cam_matches_its_definition():
     model = zoo.load("conv5-s0")
     x = data.make_batch(2, seed=9).images
-    cam = A.grad_cam(model, x, 2, "relu4")
+    cam = attribution.grad_cam(model, x, 2, "relu4")
     assert cam.shape == (2, 1, 64, 64) and (cam >= 0).all()
-    small = A.grad_cam(model, x, 2, "relu4", relu=False, upsample=False)
+    small = attribution.grad_cam(model, x, 2, "relu4", relu=False, upsample=False)
     from interp_lib.hooks import run_with_cache
     out, acts = run_with_cache(model, x, "relu4", detach=False)
     g, = torch.autograd.grad(out[:, 2].sum(), acts["relu4"])
@@ -133,12 +135,12 @@ def test_channel_attribution_adds_up_to_the_logit_at_the_last_layer():
     # activation summed over channels is exactly the logit minus the bias.
     model = zoo.load("conv5-s0")
     x = data.make_batch(3, seed=10).images
-    contrib = A.channel_attribution(model, x, 4, "relu4")
+    contrib = attribution.channel_attribution(model, x, 4, "relu4")
     assert contrib.shape == (3, 64)
     with torch.no_grad():
         logits = model(x)
     assert torch.allclose(contrib.sum(1), logits[:, 4] - model.fc.bias[4], atol=1e-4)
-    diff = A.channel_attribution(model, x, 4, "relu4", versus=1)
+    diff = attribution.channel_attribution(model, x, 4, "relu4", versus=1)
     assert torch.allclose(diff.sum(1), (logits[:, 4] - model.fc.bias[4])
                           - (logits[:, 1] - model.fc.bias[1]), atol=1e-4)
 
@@ -147,10 +149,10 @@ def test_cascading_randomization_separates_methods_that_depend_on_the_model():
     model = zoo.load("conv5-s0")
     x = data.make_batch(4, seed=11).images
     methods = {
-        "gradient": lambda m, x, t: A.saliency(m, x, t),
+        "gradient": lambda m, x, t: attribution.saliency(m, x, t),
         "edge detector (ignores the model)": lambda m, x, t: x[:, :, 1:, :] - x[:, :, :-1, :],
     }
-    res = A.cascading_randomization(model, x, 3, methods)
+    res = attribution.cascading_randomization(model, x, 3, methods)
     assert res.layers == ["fc", "conv4", "conv3", "conv2", "conv1"]
     assert res.correlation["gradient"][-1] < 0.5
     assert all(c > 0.999 for c in res.correlation["edge detector (ignores the model)"])
@@ -160,24 +162,24 @@ def test_cascading_randomization_separates_methods_that_depend_on_the_model():
 
 def test_spearman():
     a = torch.tensor([1.0, 2, 3, 4])
-    assert A.spearman(a, a * 10) == pytest.approx(1.0)
-    assert A.spearman(a, -a) == pytest.approx(-1.0)
+    assert attribution.spearman(a, a * 10) == pytest.approx(1.0)
+    assert attribution.spearman(a, -a) == pytest.approx(-1.0)
 
 
 def test_bad_input_is_explained():
     model = zoo.load("conv5-s0")
     x = data.make_batch(2, seed=0).images
     with pytest.raises(ValueError, match="target 8 is out of range: the model has 8 outputs"):
-        A.saliency(model, x, 8)
+        attribution.saliency(model, x, 8)
     with pytest.raises(ValueError, match="choose one with target="):
-        A.saliency(model, x, None)
+        attribution.saliency(model, x, None)
     with pytest.raises(ValueError, match="baselines have shape"):
-        A.integrated_gradients(model, x, 0, baselines=torch.zeros(3, 32, 32))
+        attribution.integrated_gradients(model, x, 0, baselines=torch.zeros(3, 32, 32))
     with pytest.raises(ValueError, match="n_steps must be at least 1"):
-        A.integrated_gradients(model, x, 0, n_steps=0)
+        attribution.integrated_gradients(model, x, 0, n_steps=0)
     with pytest.raises(ValueError, match="unknown method"):
-        A.integrated_gradients(model, x, 0, method="simpson")
+        attribution.integrated_gradients(model, x, 0, method="simpson")
     with pytest.raises(ValueError, match="must fit inside"):
-        A.occlusion(model, x, 0, window=100)
+        attribution.occlusion(model, x, 0, window=100)
     with pytest.raises(ValueError, match="convolutional layer"):
-        A.grad_cam(model, x, 0, "fc")
+        attribution.grad_cam(model, x, 0, "fc")

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from interp_lib import data
+from interp_lib.organism import data
 
 
 def test_batch_shapes_and_range():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from interp_lib import checks, course
+from interp_lib.course import checks, exercises
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTER_MODULES = sorted(p.stem for p in (ROOT / "solutions").glob("ch*.py"))
@@ -21,14 +21,14 @@ def grade(target, *extra):
     out = ROOT / ".grade_work" / f"{abs(hash((str(target),) + extra))}.json"
     out.parent.mkdir(exist_ok=True)
     proc = subprocess.run(
-        [sys.executable, "-m", "interp_lib.grade", "--target", str(target), "--json", str(out),
+        [sys.executable, "-m", "interp_lib.course.grade", "--target", str(target), "--json", str(out),
          *extra], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     return json.loads(out.read_text()), proc.stdout
 
 
 def check_module(module_name):
-    return importlib.import_module(f"interp_lib.checks.{module_name.split('_')[0]}")
+    return importlib.import_module(f"interp_lib.course.{module_name.split('_')[0]}")
 
 
 def test_every_graded_test_passes_on_the_solutions():
@@ -48,16 +48,16 @@ def test_every_graded_test_reports_not_attempted_on_the_untouched_exercises():
 
 
 def test_exercises_are_in_sync_with_solutions():
-    assert course.out_of_sync() == [], "run `make exercises`"
+    assert exercises.out_of_sync() == [], "run `make exercises`"
 
 
 def test_every_exercise_has_a_graded_test_and_metadata():
     results, _ = grade("solutions")
     graded = {r["exercise"] for r in results}
-    declared = {e.name for m in CHAPTER_MODULES for e in course.exercises_of(m)}
+    declared = {e.name for m in CHAPTER_MODULES for e in exercises.exercises_of(m)}
     assert graded == declared
     for m in CHAPTER_MODULES:
-        for e in course.exercises_of(m):
+        for e in exercises.exercises_of(m):
             assert e.hints and e.minutes > 0, e.name
 
 
@@ -66,8 +66,8 @@ def test_plausible_wrong_answers_fail(module_name):
     mutants = importlib.import_module(f"tests.mutants.{module_name.split('_')[0]}").MUTANTS
     cm = check_module(module_name)
     the_checks = {obj.exercise: obj for obj in vars(cm).values() if hasattr(obj, "exercise")}
-    exercises = {e.name for e in course.exercises_of(module_name)}
-    assert set(mutants) == exercises, "every exercise needs at least one wrong answer"
+    declared = {e.name for e in exercises.exercises_of(module_name)}
+    assert set(mutants) == declared, "every exercise needs at least one wrong answer"
     for name, wrongs in mutants.items():
         assert wrongs
         for description, wrong in wrongs:
@@ -114,15 +114,15 @@ def test_strip_solutions_keeps_signature_docstring_and_hints():
             return x + 1
             # END SOLUTION
         ''')
-    out = course.strip_solutions(src)
+    out = exercises.strip_solutions(src)
     assert 'hints=["h"]' in out and '"""Doc."""' in out and "def f(x):" in out
     assert "return x + 1" not in out and "raise NotImplementedError" in out
     with pytest.raises(ValueError, match="never closed"):
-        course.strip_solutions("# SOLUTION\nx = 1\n")
+        exercises.strip_solutions("# SOLUTION\nx = 1\n")
 
 
 def test_notebook_check_prints_instead_of_raising(capsys):
-    from interp_lib.checks.ch00 import check_channel_means
+    from interp_lib.course.ch00 import check_channel_means
     assert check_channel_means(lambda a: a.mean(dim=(0, 2, 3))) is True
     assert check_channel_means(lambda a: a.mean(dim=1)) is False
     out = capsys.readouterr().out
@@ -130,9 +130,9 @@ def test_notebook_check_prints_instead_of_raising(capsys):
 
 
 def test_exercise_box_folds_hints_and_solution():
-    html = course.exercise_html("ch00_organism", "channel_means")
+    html = exercises.exercise_html("ch00_organism", "channel_means")
     shown, folded = html.split("<details>", 1)
-    hint = course.exercises_of("ch00_organism")[0].hints[0]
+    hint = exercises.exercises_of("ch00_organism")[0].hints[0]
     assert "channel_means" in shown and "NotImplementedError" in shown
     assert "difficulty" in shown and "importance" in shown and "minutes" in shown
     assert "acts.mean" not in shown and "axis is dimension 1" not in shown  # nothing given away

@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from interp_lib import hooks, zoo
-from interp_lib.models import Architecture, ConvNet
+from interp_lib.organism.models import Architecture, ConvNet
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from interp_lib.image_stats import high_frequency_fraction
+from interp_lib.optvis.image_stats import high_frequency_fraction
 
 
 def test_noise_is_mostly_high_frequency_and_smooth_images_are_not():

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from interp_lib import objectives as O
+from interp_lib.optvis import objectives as obj
 
 
 def acts(seed=0, n=3):
@@ -9,48 +9,48 @@ def acts(seed=0, n=3):
     return {
         "relu3": torch.rand(n, 5, 4, 6, generator=g),
         "relu2": torch.rand(n, 2, 8, 8, generator=g),
-        O.INPUT: torch.rand(n, 3, 10, 10, generator=g),
-        O.OUTPUT: torch.randn(n, 4, generator=g),
+        obj.INPUT: torch.rand(n, 3, 10, 10, generator=g),
+        obj.OUTPUT: torch.randn(n, 4, generator=g),
     }
 
 
 def test_neuron_channel_layer_values():
     a = acts()
     r = a["relu3"]
-    assert torch.allclose(O.neuron("relu3", 2)(a), r[:, 2, 2, 3].sum())
-    assert torch.allclose(O.neuron("relu3", 2, x=1, y=0)(a), r[:, 2, 0, 1].sum())
-    assert torch.allclose(O.channel("relu3", 2)(a), r[:, 2].mean(dim=(1, 2)).sum())
-    assert torch.allclose(O.channel("relu3", 2, batch=1)(a), r[1, 2].mean())
-    assert torch.allclose(O.layer("relu3")(a), (r**2).mean(dim=(1, 2, 3)).sum())
+    assert torch.allclose(obj.neuron("relu3", 2)(a), r[:, 2, 2, 3].sum())
+    assert torch.allclose(obj.neuron("relu3", 2, x=1, y=0)(a), r[:, 2, 0, 1].sum())
+    assert torch.allclose(obj.channel("relu3", 2)(a), r[:, 2].mean(dim=(1, 2)).sum())
+    assert torch.allclose(obj.channel("relu3", 2, batch=1)(a), r[1, 2].mean())
+    assert torch.allclose(obj.layer("relu3")(a), (r**2).mean(dim=(1, 2, 3)).sum())
 
 
 def test_direction_equals_channel_for_a_basis_vector():
     a = acts()
     e = torch.zeros(5)
     e[3] = 1
-    assert torch.allclose(O.direction("relu3", e)(a), O.channel("relu3", 3)(a))
+    assert torch.allclose(obj.direction("relu3", e)(a), obj.channel("relu3", 3)(a))
     with pytest.raises(ValueError, match=r"needs shape \(5,\)"):
-        O.direction("relu3", torch.ones(4))(a)
+        obj.direction("relu3", torch.ones(4))(a)
 
 
 def test_logit_and_probability():
     a = acts()
-    logits = a[O.OUTPUT]
-    assert torch.allclose(O.class_logit(1)(a), logits[:, 1].sum())
-    assert torch.allclose(O.class_probability(1, batch=0)(a), torch.softmax(logits[0], 0)[1])
+    logits = a[obj.OUTPUT]
+    assert torch.allclose(obj.class_logit(1)(a), logits[:, 1].sum())
+    assert torch.allclose(obj.class_probability(1, batch=0)(a), torch.softmax(logits[0], 0)[1])
 
 
 def test_algebra():
     a = acts()
-    c, t = O.channel("relu3", 1), O.total_variation()
+    c, t = obj.channel("relu3", 1), obj.total_variation()
     assert torch.allclose((c - 0.5 * t)(a), c(a) - 0.5 * t(a))
     assert torch.allclose((-c)(a), -c(a))
     assert torch.allclose((c * t)(a), c(a) * t(a))
     assert torch.allclose((2 * c + 1)(a), 2 * c(a) + 1)
     assert torch.allclose((c / 4)(a), c(a) / 4)
-    total = sum(O.channel("relu3", i, batch=i) for i in range(3))
+    total = sum(obj.channel("relu3", i, batch=i) for i in range(3))
     assert torch.allclose(total(a), sum(a["relu3"][i, i].mean() for i in range(3)))
-    assert set((c + O.channel("relu2", 0) - t).layers) == {"relu3", "relu2", O.INPUT}
+    assert set((c + obj.channel("relu2", 0) - t).layers) == {"relu3", "relu2", obj.INPUT}
     with pytest.raises(TypeError, match="combine"):
         c + "relu3"
 
@@ -60,7 +60,7 @@ def test_diversity_is_highest_for_different_images():
     diff = {"relu3": torch.zeros(3, 5, 4, 4)}
     for i in range(3):
         diff["relu3"][i, i] = 1.0  # each image uses a different channel
-    d = O.diversity("relu3")
+    d = obj.diversity("relu3")
     assert torch.allclose(d(same), torch.tensor(-1.0))
     assert torch.allclose(d(diff), torch.tensor(0.0))
     with pytest.raises(ValueError, match="at least 2"):
@@ -71,29 +71,29 @@ def test_channel_interpolate_weights_run_from_one_channel_to_the_other():
     a = {"relu3": torch.zeros(5, 5, 2, 2)}
     a["relu3"][:, 0] = 1.0  # channel 0 on everywhere, channel 1 off
     # weights (1 - w) for channel 0: 1, .75, .5, .25, 0 -> sum 2.5
-    assert torch.allclose(O.channel_interpolate("relu3", 0, "relu3", 1)(a), torch.tensor(2.5))
+    assert torch.allclose(obj.channel_interpolate("relu3", 0, "relu3", 1)(a), torch.tensor(2.5))
 
 
 def test_regularizers():
-    flat = {O.INPUT: torch.full((2, 3, 8, 8), 0.5)}
-    assert O.total_variation()(flat) == 0 and O.l1()(flat) == 0
-    assert torch.allclose(O.l2()(flat), torch.tensor(0.0), atol=1e-5)
-    noisy = {O.INPUT: torch.rand(2, 3, 8, 8)}
-    assert O.total_variation()(noisy) > 0.3
+    flat = {obj.INPUT: torch.full((2, 3, 8, 8), 0.5)}
+    assert obj.total_variation()(flat) == 0 and obj.l1()(flat) == 0
+    assert torch.allclose(obj.l2()(flat), torch.tensor(0.0), atol=1e-5)
+    noisy = {obj.INPUT: torch.rand(2, 3, 8, 8)}
+    assert obj.total_variation()(noisy) > 0.3
     stripes = torch.zeros(1, 3, 4, 4)
     stripes[..., ::2] = 1.0  # vertical stripes: every horizontal neighbour differs by 1
-    assert torch.allclose(O.total_variation()({O.INPUT: stripes}), torch.tensor(1.0))
+    assert torch.allclose(obj.total_variation()({obj.INPUT: stripes}), torch.tensor(1.0))
 
 
 def test_bad_input_is_explained():
     a = acts()
     with pytest.raises(ValueError, match=r"channel 9 is out of range: 'relu3' has 5 channels \(0 to 4\)"):
-        O.channel("relu3", 9)(a)
+        obj.channel("relu3", 9)(a)
     with pytest.raises(ValueError, match="outside 'relu3'"):
-        O.neuron("relu3", 0, x=10)(a)
+        obj.neuron("relu3", 0, x=10)(a)
     with pytest.raises(ValueError, match="batch=5 is out of range"):
-        O.channel("relu3", 0, batch=5)(a)
+        obj.channel("relu3", 0, batch=5)(a)
     with pytest.raises(ValueError, match="class 7 is out of range"):
-        O.class_logit(7)(a)
+        obj.class_logit(7)(a)
     with pytest.raises(ValueError, match="convolutional layer"):
-        O.channel(O.OUTPUT, 0)(a)
+        obj.channel(obj.OUTPUT, 0)(a)

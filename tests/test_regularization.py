@@ -1,26 +1,26 @@
 import pytest
 import torch
 
-from interp_lib import objectives as O
-from interp_lib import param as P
-from interp_lib import render as R
-from interp_lib.image_stats import high_frequency_fraction
-from interp_lib.models import Architecture, ConvNet, init_weights
+from interp_lib.optvis import objectives as obj
+from interp_lib.optvis import param
+from interp_lib.optvis import render
+from interp_lib.optvis.image_stats import high_frequency_fraction
+from interp_lib.organism.models import Architecture, ConvNet, init_weights
 
 
 def test_gaussian_blur_preserves_mean_and_removes_high_frequencies():
     g = torch.Generator().manual_seed(0)
     x = torch.rand(2, 3, 24, 24, generator=g)
-    y = P.gaussian_blur(x, 1.0)
+    y = param.gaussian_blur(x, 1.0)
     assert y.shape == x.shape
     assert torch.allclose(y.mean(), x.mean(), atol=0.01)
     assert high_frequency_fraction(y).max() < 0.2 < 0.7 < high_frequency_fraction(x).min()
-    assert torch.equal(P.gaussian_blur(x, 0.0), x)
+    assert torch.equal(param.gaussian_blur(x, 0.0), x)
 
 
 @pytest.mark.parametrize("fourier", [False, True])
 def test_blurring_a_parameterization_smooths_its_image(fourier):
-    p = P.image(24, batch=2, fourier=fourier, decorrelate=False, sd=0.5)
+    p = param.image(24, batch=2, fourier=fourier, decorrelate=False, sd=0.5)
     before = high_frequency_fraction(p.raw().detach())
     p.blur_(1.5)
     after = high_frequency_fraction(p.raw().detach())
@@ -28,15 +28,15 @@ def test_blurring_a_parameterization_smooths_its_image(fourier):
 
 
 def test_shared_image_shares_one_component_across_the_batch():
-    p = P.image(16, batch=3, shared=True, decorrelate=False, sd=0.1)
-    assert isinstance(p, P.SharedImage) and p().shape == (3, 3, 16, 16)
+    p = param.image(16, batch=3, shared=True, decorrelate=False, sd=0.1)
+    assert isinstance(p, param.SharedImage) and p().shape == (3, 3, 16, 16)
     raw = p.raw()
     own = p.own.raw()
     assert torch.allclose(raw[1] - raw[0], own[1] - own[0], atol=1e-6)
     p().sum().backward()
     assert p.shared.spectrum.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="one image shaped like the others"):
-        P.SharedImage(P.image(16, batch=3), P.image(16, batch=2))
+        param.SharedImage(param.image(16, batch=3), param.image(16, batch=2))
 
 
 def test_blur_every_blurs_on_schedule():
@@ -46,22 +46,22 @@ def test_blur_every_blurs_on_schedule():
         def blur_(self, sigma):
             calls.append(sigma)
 
-    cb = R.blur_every(4, 0.7)
+    cb = render.blur_every(4, 0.7)
     for step in range(12):
         cb(step, Probe())
     assert calls == [0.7, 0.7, 0.7]
     with pytest.raises(ValueError, match="at least 1 step"):
-        R.blur_every(0, 1.0)
+        render.blur_every(0, 1.0)
 
 
 def test_compare_renders_each_setting_and_measures_it():
     net = ConvNet(Architecture((8, 16), 3, (1,)))
     init_weights(net, 0)
-    pixels = lambda: P.image(24, fourier=False, decorrelate=False, seed=1)
-    cmp = R.compare(net, O.channel("relu2", 3), {
+    pixels = lambda: param.image(24, fourier=False, decorrelate=False, seed=1)
+    cmp = render.compare(net, obj.channel("relu2", 3), {
         "none": {"param": pixels(), "transforms": None},
         "total variation": {"param": pixels(), "transforms": None,
-                            "penalty": 2.0 * O.total_variation()},
+                            "penalty": 2.0 * obj.total_variation()},
     }, steps=60, seed=0)
     assert set(cmp.results) == {"none", "total variation"}
     assert cmp.objective["none"] > 0
@@ -74,8 +74,8 @@ def test_rendering_in_the_latent_space_of_the_vae():
     vae = zoo.load("vae")
     before = {k: v.clone() for k, v in vae.state_dict().items()}
     net = zoo.load("conv5-s0")
-    p = P.LatentImage(vae, batch=2)
-    r = R.render(net, R.channels_objective("relu3", [1, 2]), param=p, steps=20, progress=False)
+    p = param.LatentImage(vae, batch=2)
+    r = render.render(net, render.channels_objective("relu3", [1, 2]), param=p, steps=20, progress=False)
     assert r.images.shape == (2, 3, 64, 64)
     assert r.history[-1] > r.history[0]
     assert all(torch.equal(v, vae.state_dict()[k]) for k, v in before.items())  # frozen

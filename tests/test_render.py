@@ -3,10 +3,10 @@ import warnings
 import pytest
 import torch
 
-from interp_lib import objectives as O
-from interp_lib import render as R
+from interp_lib.optvis import objectives as obj
+from interp_lib.optvis import render
 from interp_lib.hooks import UnknownLayerError
-from interp_lib.models import Architecture, ConvNet, init_weights
+from interp_lib.organism.models import Architecture, ConvNet, init_weights
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def n_hooks(model):
 
 
 def test_a_few_steps_increase_the_objective(net):
-    r = R.render(net, O.channel("relu2", 3), size=24, steps=30, progress=False)
+    r = render.render(net, obj.channel("relu2", 3), size=24, steps=30, progress=False)
     assert r.images.shape == (1, 3, 24, 24)
     assert r.history[-1] > r.history[0] * 1.5
     assert n_hooks(net) == 0
@@ -29,15 +29,15 @@ def test_a_few_steps_increase_the_objective(net):
 
 def test_same_seed_same_render_other_seed_other_render(net):
     kw = dict(size=16, steps=5, progress=False)
-    a = R.render(net, O.channel("relu2", 1), seed=4, **kw).images
-    b = R.render(net, O.channel("relu2", 1), seed=4, **kw).images
-    c = R.render(net, O.channel("relu2", 1), seed=5, **kw).images
+    a = render.render(net, obj.channel("relu2", 1), seed=4, **kw).images
+    b = render.render(net, obj.channel("relu2", 1), seed=4, **kw).images
+    c = render.render(net, obj.channel("relu2", 1), seed=5, **kw).images
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
 def test_snapshots_and_weights_untouched(net):
     before = [p.clone() for p in net.parameters()]
-    r = R.render(net, O.neuron("conv1", 0), size=16, steps=6, snapshots=[2, 6], progress=False)
+    r = render.render(net, obj.neuron("conv1", 0), size=16, steps=6, snapshots=[2, 6], progress=False)
     assert sorted(r.snapshots) == [2, 6] and r.snapshots[6].shape == (1, 3, 16, 16)
     assert torch.equal(r.snapshots[6], r.images)
     assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))
@@ -46,7 +46,7 @@ def test_snapshots_and_weights_untouched(net):
 
 def test_batched_channels_each_excite_their_own_channel(net):
     chans = [0, 5, 9]
-    r = R.render_channels(net, "relu2", chans, size=24, steps=40, progress=False)
+    r = render.render_channels(net, "relu2", chans, size=24, steps=40, progress=False)
     from interp_lib.hooks import run_with_cache
     _, acts = run_with_cache(net, r.images, "relu2")
     means = acts["relu2"][:, chans].mean(dim=(2, 3))  # (image, channel)
@@ -55,32 +55,32 @@ def test_batched_channels_each_excite_their_own_channel(net):
 
 def test_hooks_removed_on_error_and_on_ctrl_c(net):
     with pytest.raises(ValueError, match="channel 99 is out of range"):
-        R.render(net, O.channel("relu2", 99), size=16, steps=3, progress=False)
+        render.render(net, obj.channel("relu2", 99), size=16, steps=3, progress=False)
     assert n_hooks(net) == 0
 
     def interrupt(step, param):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        R.render(net, O.channel("relu2", 0), size=16, steps=3, progress=False, callback=interrupt)
+        render.render(net, obj.channel("relu2", 0), size=16, steps=3, progress=False, callback=interrupt)
     assert n_hooks(net) == 0
 
 
 def test_bad_input_is_explained(net):
     with pytest.raises(UnknownLayerError, match="relu2"):
-        R.render(net, O.channel("relu_2", 0), steps=1, progress=False)
+        render.render(net, obj.channel("relu_2", 0), steps=1, progress=False)
     with pytest.raises(ValueError, match="at least 1 image"):
-        R.render(net, O.channel("relu2", 0), batch=0, steps=1, progress=False)
+        render.render(net, obj.channel("relu2", 0), batch=0, steps=1, progress=False)
     with pytest.raises(ValueError, match="channels is empty"):
-        R.render_channels(net, "relu2", [], steps=1, progress=False)
+        render.render_channels(net, "relu2", [], steps=1, progress=False)
     with pytest.raises(TypeError, match="Objective"):
-        R.render(net, "relu2", steps=1, progress=False)
-    constant = O.Objective(lambda a: torch.ones((), requires_grad=True), [], "constant")
+        render.render(net, "relu2", steps=1, progress=False)
+    constant = obj.Objective(lambda a: torch.ones((), requires_grad=True), [], "constant")
     with pytest.raises(ValueError, match="does not depend on the image"):
-        R.render(net, constant, size=16, steps=2, progress=False)
-    blow_up = O.Objective(lambda a: a[O.INPUT].sum() * float("inf"), [O.INPUT], "inf")
+        render.render(net, constant, size=16, steps=2, progress=False)
+    blow_up = obj.Objective(lambda a: a[obj.INPUT].sum() * float("inf"), [obj.INPUT], "inf")
     with pytest.raises(FloatingPointError, match="diverged"):
-        R.render(net, blow_up, size=16, steps=2, progress=False)
+        render.render(net, blow_up, size=16, steps=2, progress=False)
 
 
 def test_a_silent_unit_warns_about_zero_gradient():
@@ -89,14 +89,14 @@ def test_a_silent_unit_warns_about_zero_gradient():
         m.conv1.bias.fill_(-100.0)  # channel never fires for images in [0, 1]
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
-        R.render(m, O.channel("relu1", 0), size=16, steps=20, progress=False)
-    assert any(issubclass(x.category, R.ZeroGradientWarning) for x in w)
+        render.render(m, obj.channel("relu1", 0), size=16, steps=20, progress=False)
+    assert any(issubclass(x.category, render.ZeroGradientWarning) for x in w)
 
 
 def test_render_on_imagenet_model_with_random_weights():
     from interp_lib import zoo
     model = zoo.load("googlenet", pretrained=False)
-    r = R.render(model, O.channel("mixed3b", 10), size=64, steps=2, progress=False)
+    r = render.render(model, obj.channel("mixed3b", 10), size=64, steps=2, progress=False)
     assert r.images.shape == (1, 3, 64, 64)
     assert n_hooks(model) == 0
 
@@ -108,10 +108,10 @@ def test_redirected_relu_wakes_a_unit_that_is_silent_for_the_starting_image():
         m.conv1.bias.fill_(-1.5)  # grey (0.5) gives -0.15: silent; white gives +1.2
     m.relu1.inplace = True
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", R.ZeroGradientWarning)
-        stuck = R.render(m, O.channel("relu1", 0), size=16, steps=40, redirect_relu_steps=0,
+        warnings.simplefilter("ignore", render.ZeroGradientWarning)
+        stuck = render.render(m, obj.channel("relu1", 0), size=16, steps=40, redirect_relu_steps=0,
                          progress=False)
-    woken = R.render(m, O.channel("relu1", 0), size=16, steps=40, progress=False)
+    woken = render.render(m, obj.channel("relu1", 0), size=16, steps=40, progress=False)
     assert stuck.history[-1] == 0.0
     assert woken.history[-1] > 0.1
     assert m.relu1.inplace is True and n_hooks(m) == 0  # the model is left as it was
@@ -119,4 +119,4 @@ def test_redirected_relu_wakes_a_unit_that_is_silent_for_the_starting_image():
 
 def test_transforms_argument_is_checked(net):
     with pytest.raises(ValueError, match="transforms must be 'standard', None or a transform"):
-        R.render(net, O.channel("relu2", 0), size=16, steps=1, transforms="jitter", progress=False)
+        render.render(net, obj.channel("relu2", 0), size=16, steps=1, transforms="jitter", progress=False)

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from interp_lib import stimuli
+from interp_lib.organism import stimuli
 from interp_lib.tuning import curve_tuning, largest_gap
 
 

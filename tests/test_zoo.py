@@ -5,8 +5,9 @@ import sys
 import pytest
 import torch
 
-from interp_lib import hooks, train, zoo
-from interp_lib.models import ConvNet
+from interp_lib import hooks, zoo
+from interp_lib.organism import train
+from interp_lib.organism.models import ConvNet
 from interp_lib.tuning import curve_tuning, largest_gap
 
 
@@ -91,7 +92,7 @@ def test_a_few_training_steps_reduce_the_loss_and_are_reproducible():
 
 
 def test_training_seeds_never_reach_the_held_out_seed():
-    from interp_lib import data
+    from interp_lib.organism import data
     top = max(train.batch_seed(s, train.Recipe(seed=s).steps - 1) for s in range(1024))
     assert top < 2**30 < data.HELD_OUT_SEED
 
@@ -133,7 +134,8 @@ def test_cli_lists_models():
 
 
 def test_the_learned_prior_loads_verified_and_draws_the_strokes():
-    from interp_lib import data, generative
+    from interp_lib.organism import data
+    from interp_lib.organism import generative
     vae = zoo.load("vae")
     assert isinstance(vae, generative.VAE) and not vae.training
     assert zoo.read_manifest()["vae"]["sha256"] == zoo.sha256(zoo.WEIGHTS_DIR / "vae.safetensors")
@@ -154,6 +156,6 @@ def test_the_learned_prior_loads_verified_and_draws_the_strokes():
 
 
 def test_a_few_vae_training_steps_run():
-    from interp_lib import generative
+    from interp_lib.organism import generative
     model, log = generative.train_vae(generative.VAERecipe(steps=3, batch_size=8), progress=False)
     assert log["steps"] == 3 and isinstance(model, generative.VAE)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from interp_lib.checks import ch00
+from interp_lib.course import ch00
 
 MODULE = "ch00_organism"
 CHAPTER = (0, "The model organism")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from interp_lib.checks import ch01
+from interp_lib.course import ch01
 
 MODULE = "ch01_featurevis"
 CHAPTER = (1, "Feature visualization by optimization")

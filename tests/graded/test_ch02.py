@@ -2,7 +2,7 @@
 
 import pytest
 
-from interp_lib.checks import ch02
+from interp_lib.course import ch02
 
 MODULE = "ch02_regularization"
 CHAPTER = (2, "Regularization, preconditioning, learned priors and interpolation")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from interp_lib.checks import ch03
+from interp_lib.course import ch03
 
 MODULE = "ch03_attribution"
 CHAPTER = (3, "Attribution")

@@ -1,6 +1,6 @@
 import torch
 
-from interp_lib import param as P
+from interp_lib.optvis import param
 
 
 def _tv(square=False, only=None, reduce="mean"):
@@ -48,7 +48,7 @@ MUTANTS = {
         ("full fftfreq on columns", _scale(columns="fft")),
     ],
     "decorrelated_to_rgb": [
-        ("transposed matrix", lambda t, m: P.to_valid_rgb(t, m.T)),
+        ("transposed matrix", lambda t, m: param.to_valid_rgb(t, m.T)),
         ("no sigmoid", lambda t, m: torch.einsum("nchw,dc->ndhw", t, m)),
         ("sigmoid before mixing", lambda t, m: torch.einsum("nchw,dc->ndhw", torch.sigmoid(t), m)),
     ],

@@ -2,13 +2,13 @@ import math
 
 import torch
 
-from interp_lib import attribution as A
+from interp_lib import attribution
 from interp_lib.hooks import run_with_cache
 
 
 def _ig(rule="riemann_middle", times_diff=True, scale=1.0):
     def ig(model, images, target, baseline, n_steps):
-        attr = A.integrated_gradients(model, images, target, baselines=baseline, n_steps=n_steps,
+        attr = attribution.integrated_gradients(model, images, target, baselines=baseline, n_steps=n_steps,
                                       method=rule)
         return (attr if times_diff else attr / (images - baseline)) * scale
     return ig
@@ -51,11 +51,11 @@ def _delta(sign=1.0, with_baseline=True):
 
 MUTANTS = {
     "saliency_map": [
-        ("no absolute value", lambda m, x, t: A.saliency(m, x, t, abs=False)),
-        ("off-by-one target", lambda m, x, t: A.saliency(m, x, t - 1)),
+        ("no absolute value", lambda m, x, t: attribution.saliency(m, x, t, abs=False)),
+        ("off-by-one target", lambda m, x, t: attribution.saliency(m, x, t - 1)),
         ("gradient of all logits", lambda m, x, t: torch.autograd.grad(
             m(xx := x.detach().requires_grad_(True)).sum(), xx)[0].abs()),
-        ("input times gradient", lambda m, x, t: A.input_x_gradient(m, x, t).abs()),
+        ("input times gradient", lambda m, x, t: attribution.input_x_gradient(m, x, t).abs()),
     ],
     "integrated_gradients_midpoint": [
         ("forgot (images - baseline)", _ig(times_diff=False)),
@@ -71,13 +71,13 @@ MUTANTS = {
             x.shape[0])),
     ],
     "occlusion_map": [
-        ("sign flipped", lambda m, x, t, w, b=0.0: -A.occlusion(m, x, t, window=w, stride=w,
+        ("sign flipped", lambda m, x, t, w, b=0.0: -attribution.occlusion(m, x, t, window=w, stride=w,
                                                                baseline=b)),
-        ("one colour channel at a time", lambda m, x, t, w, b=0.0: A.occlusion(
+        ("one colour channel at a time", lambda m, x, t, w, b=0.0: attribution.occlusion(
             m, x, t, window=(1, w, w), stride=(1, w, w), baseline=b)),
-        ("ignored the baseline value (zeros)", lambda m, x, t, w, b=0.0: A.occlusion(
+        ("ignored the baseline value (zeros)", lambda m, x, t, w, b=0.0: attribution.occlusion(
             m, x, t, window=w, stride=w, baseline=0.0)),
-        ("overlapping windows, stride 1", lambda m, x, t, w, b=0.0: A.occlusion(
+        ("overlapping windows, stride 1", lambda m, x, t, w, b=0.0: attribution.occlusion(
             m, x, t, window=w, stride=1, baseline=b)),
     ],
     "grad_cam_map": [

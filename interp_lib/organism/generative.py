@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from interp_lib import data
+from interp_lib.organism import data
 
 
 class VAE(nn.Module):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from interp_lib import objectives as O
-from interp_lib import param as P
-from interp_lib.checks import check, expect_close, expect_shape, fail
+from interp_lib.optvis import objectives as obj
+from interp_lib.optvis import param
+from interp_lib.course.checks import check, expect_close, expect_shape, fail
 
 
 def _images(seed: int, shape=(3, 3, 9, 7)) -> torch.Tensor:
@@ -28,7 +28,7 @@ def check_total_variation_value(fn) -> None:
     expect_close(out, dx + dy, "Mean |horizontal difference| + mean |vertical difference|, "
                  "per image.")
     # The library's total_variation objective is the same quantity, summed over the batch.
-    if not torch.isclose(out.sum(), O.total_variation()({O.INPUT: x})):
+    if not torch.isclose(out.sum(), obj.total_variation()({obj.INPUT: x})):
         fail("your values do not add up to the library's total variation of the batch.")
 
 
@@ -51,25 +51,25 @@ def check_frequency_scale(fn) -> None:
     expect_shape(out, (8, 4), "frequency_scale(8, 6)")
     if not torch.isfinite(out).all():
         fail("the constant term (frequency 0) came out infinite: clamp f at 1 / max(h, w) first.")
-    ref = P.spectrum_scale(8, 6)
+    ref = param.spectrum_scale(8, 6)
     if torch.allclose(out, ref**2, rtol=1e-4):
         fail("your scale falls as 1 / f^2: use the frequency's magnitude f, not its square.")
     if torch.isclose(out[0, 0], torch.tensor(6.0)):
         fail("the clamp should be 1 / max(h, w) = 1/8, not 1 / min(h, w).")
     expect_close(out, ref, "1 / max(sqrt(fy^2 + fx^2), 1 / max(h, w)), fy = fftfreq(h) "
                  "as a column, fx = rfftfreq(w) as a row.", rtol=1e-4)
-    expect_close(fn(8, 6, 2.0), P.spectrum_scale(8, 6, 2.0), "decay_power is the exponent.",
+    expect_close(fn(8, 6, 2.0), param.spectrum_scale(8, 6, 2.0), "decay_power is the exponent.",
                  what="frequency_scale(8, 6, decay_power=2)", rtol=1e-4)
 
 
 @check("decorrelated_to_rgb")
 def check_decorrelated_to_rgb(fn) -> None:
     t = torch.randn(2, 3, 4, 5, generator=torch.Generator().manual_seed(3))
-    m = P.normalise_columns(P.IMAGENET_COLOUR_SQRT)
+    m = param.normalise_columns(param.IMAGENET_COLOUR_SQRT)
     out = fn(t.clone(), m.clone())
     expect_shape(out, (2, 3, 4, 5), "decorrelated_to_rgb(t, colour_sqrt)")
-    ref = P.to_valid_rgb(t, m)
-    if torch.allclose(out, P.to_valid_rgb(t, m.T), atol=1e-6):
+    ref = param.to_valid_rgb(t, m)
+    if torch.allclose(out, param.to_valid_rgb(t, m.T), atol=1e-6):
         fail("you used the transposed matrix: RGB = colour_sqrt @ t, i.e. einsum 'nchw,dc->ndhw'.")
     if torch.allclose(out, torch.einsum("nchw,dc->ndhw", t, m), atol=1e-6):
         fail("the colours must be squashed into [0, 1] with a sigmoid at the end.")

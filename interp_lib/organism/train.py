@@ -14,8 +14,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from interp_lib import data
-from interp_lib.models import Architecture, ConvNet, init_weights
+from interp_lib.organism import data
+from interp_lib.organism.models import Architecture, ConvNet, init_weights
 
 
 @dataclass(frozen=True)

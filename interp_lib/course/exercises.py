@@ -10,7 +10,7 @@ with every answer between two marker comments:
         return acts.mean(dim=(0, 2, 3))
         # END SOLUTION
 
-`python -m interp_lib.course make-exercises` writes `exercises/chNN_topic.py`,
+`python -m interp_lib.course.exercises make-exercises` writes `exercises/chNN_topic.py`,
 the same file with each marked region replaced by `raise NotImplementedError`.
 Signatures, docstrings, metadata and hints stay. The book shows each
 exercise's metadata, its hints and its solution (collapsed) from these files,
@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SOLUTION_START = "# SOLUTION"
 SOLUTION_END = "# END SOLUTION"
 STUB = 'raise NotImplementedError("Exercise: replace this line with your code.")'

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from interp_lib import drawing as D
+from interp_lib.organism import drawing
 
 CLASSES: tuple[str, ...] = (
     "circle",  # a closed ring
@@ -123,7 +123,7 @@ def make_batch(n: int, seed: int, size: int = IMAGE_SIZE) -> ShapeBatch:
     noise_std = _uniform(g, n, 0.0, 0.05)
     noise = torch.randn(n, 3, size, size, generator=g)
 
-    u, v = D.local_frame(size, cx, cy, angle, mirror)
+    u, v = drawing.local_frame(size, cx, cy, angle, mirror)
     dist = torch.empty(n, size, size)
     for c, name in enumerate(CLASSES):
         idx = (labels == c).nonzero(as_tuple=True)[0]
@@ -131,31 +131,31 @@ def make_batch(n: int, seed: int, size: int = IMAGE_SIZE) -> ShapeBatch:
             continue
         uu, vv, r = u[idx], v[idx], radius[idx]
         if name == "circle":
-            d = D.dist_circle(uu, vv, r)
+            d = drawing.dist_circle(uu, vv, r)
         elif name == "arc":
             # Centre the arc itself, not its circle: shift by half its sagitta.
             shift = r * (1 + torch.cos(arc_extent[idx] / 2)) / 2
-            d = D.dist_arc(uu + shift[:, None, None], vv, r, arc_extent[idx])
+            d = drawing.dist_arc(uu + shift[:, None, None], vv, r, arc_extent[idx])
         elif name == "line":
-            d = D.dist_segment(uu, vv, -r, 0.0 * r, r, 0.0 * r)
+            d = drawing.dist_segment(uu, vv, -r, 0.0 * r, r, 0.0 * r)
         elif name == "corner":
             half = corner_angle[idx] / 2
             ends_u, ends_v = r * torch.cos(half), r * torch.sin(half)
             vertex = -ends_u / 2  # put the corner's middle at the centre
             d = torch.minimum(
-                D.dist_segment(uu, vv, vertex, 0 * r, vertex + ends_u, ends_v),
-                D.dist_segment(uu, vv, vertex, 0 * r, vertex + ends_u, -ends_v),
+                drawing.dist_segment(uu, vv, vertex, 0 * r, vertex + ends_u, ends_v),
+                drawing.dist_segment(uu, vv, vertex, 0 * r, vertex + ends_u, -ends_v),
             )
         elif name in ("triangle", "square"):
             pts = _polygon(3 if name == "triangle" else 4, r, aspect[idx])
-            d = D.dist_polyline(uu, vv, pts, closed=True)
+            d = drawing.dist_polyline(uu, vv, pts, closed=True)
         elif name == "wave":
-            d = D.dist_wave(uu, vv, r, amplitude[idx], periods[idx], phase[idx])
+            d = drawing.dist_wave(uu, vv, r, amplitude[idx], periods[idx], phase[idx])
         else:  # spiral
-            d = D.dist_spiral(uu, vv, 0.15 * r, r, turns[idx])
+            d = drawing.dist_spiral(uu, vv, 0.15 * r, r, turns[idx])
         dist[idx] = d
 
-    images = D.composite(D.ink(dist, width), fg, bg)
+    images = drawing.composite(drawing.ink(dist, width), fg, bg)
     images = (images + noise * noise_std[:, None, None, None]).clamp(0.0, 1.0)
 
     nan = torch.full((n,), float("nan"))

@@ -24,9 +24,9 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from interp_lib import objectives as obj
-from interp_lib import param as P
-from interp_lib import transforms as T
+from interp_lib.optvis import objectives as obj
+from interp_lib.optvis import param as P
+from interp_lib.optvis import transforms as T
 from interp_lib.hooks import capture, resolve
 
 
@@ -237,7 +237,7 @@ def compare(model: nn.Module, objective: obj.Objective, settings: dict[str, dict
     on the untransformed images: the objective without penalties, and the share
     of spectral energy above 0.25 cycles per pixel.
     """
-    from interp_lib.image_stats import high_frequency_fraction
+    from interp_lib.optvis.image_stats import high_frequency_fraction
 
     results, values, hf = {}, {}, {}
     for name, kwargs in settings.items():

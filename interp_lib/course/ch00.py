@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from interp_lib.checks import check, expect_close, expect_shape, fail
+from interp_lib.course.checks import check, expect_close, expect_shape, fail
 from interp_lib.hooks import run_with_cache
-from interp_lib.models import Architecture, ConvNet, init_weights
+from interp_lib.organism.models import Architecture, ConvNet, init_weights
 
 
 def _acts(seed: int = 0, shape=(5, 7, 6, 4)) -> torch.Tensor:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from interp_lib import attribution as A
-from interp_lib.checks import check, expect_close, expect_shape, fail
-from interp_lib.checks.ch00 import _tiny_net
+from interp_lib import attribution
+from interp_lib.course.checks import check, expect_close, expect_shape, fail
+from interp_lib.course.ch00 import _tiny_net
 
 
 def _images(seed: int, n: int = 3, size: int = 12) -> torch.Tensor:
@@ -22,10 +22,10 @@ def check_saliency_map(fn) -> None:
     net, x = _net(), _images(0)
     out = fn(net, x.clone(), 5)
     expect_shape(out, tuple(x.shape), "saliency_map(model, images, 5)")
-    grad = A.saliency(net, x, 5, abs=False)
+    grad = attribution.saliency(net, x, 5, abs=False)
     if torch.allclose(out, grad, atol=1e-6) and (grad < 0).any():
         fail("your map has negative values: the saliency map is the *absolute* gradient.")
-    if torch.allclose(out, A.saliency(net, x, 4), atol=1e-6):
+    if torch.allclose(out, attribution.saliency(net, x, 4), atol=1e-6):
         fail("you took the gradient of class 4 for target=5: an off-by-one?")
     expect_close(out, grad.abs(), "Differentiate model(x)[:, target] with respect to the "
                  "images, then take the absolute value.", atol=1e-6)
@@ -37,11 +37,11 @@ def check_integrated_gradients_midpoint(fn) -> None:
     base = torch.full_like(x, 0.2)
     out = fn(net, x.clone(), 2, base.clone(), 16)
     expect_shape(out, tuple(x.shape), "integrated_gradients_midpoint(..., n_steps=16)")
-    ref = A.integrated_gradients(net, x, 2, baselines=base, n_steps=16, method="riemann_middle")
+    ref = attribution.integrated_gradients(net, x, 2, baselines=base, n_steps=16, method="riemann_middle")
     no_diff = ref / (x - base)
     if torch.allclose(out, no_diff, rtol=1e-3, atol=1e-6):
         fail("you returned the average gradient: multiply it by (images - baseline).")
-    left = A.integrated_gradients(net, x, 2, baselines=base, n_steps=16, method="riemann_left")
+    left = attribution.integrated_gradients(net, x, 2, baselines=base, n_steps=16, method="riemann_left")
     if torch.allclose(out, left, rtol=1e-4, atol=1e-6):
         fail("your path points start at alpha = 0: the midpoint rule uses (k + 0.5) / n_steps.")
     if torch.allclose(out, ref * 16, rtol=1e-4, atol=1e-6):
@@ -54,7 +54,7 @@ def check_integrated_gradients_midpoint(fn) -> None:
 def check_completeness_delta(fn) -> None:
     net, x = _net(), _images(2)
     base = torch.zeros_like(x)
-    attr = A.integrated_gradients(net, x, 1, baselines=base, n_steps=8)
+    attr = attribution.integrated_gradients(net, x, 1, baselines=base, n_steps=8)
     out = fn(attr.clone(), net, x.clone(), 1, base.clone())
     expect_shape(out, (3,), "completeness_delta(...) for 3 images")
     with torch.no_grad():
@@ -74,10 +74,10 @@ def check_occlusion_map(fn) -> None:
     net, x = _net(), _images(3, size=12)
     out = fn(net, x.clone(), 6, 4, 0.5)
     expect_shape(out, tuple(x.shape), "occlusion_map(model, images, 6, window=4)")
-    ref = A.occlusion(net, x, 6, window=4, stride=4, baseline=0.5)
+    ref = attribution.occlusion(net, x, 6, window=4, stride=4, baseline=0.5)
     if torch.allclose(out, -ref, atol=1e-5) and ref.abs().max() > 0:
         fail("your sign is flipped: F(images) - F(occluded), so that important regions are positive.")
-    one_channel = A.occlusion(net, x, 6, window=(1, 4, 4), stride=(1, 4, 4), baseline=0.5)
+    one_channel = attribution.occlusion(net, x, 6, window=(1, 4, 4), stride=(1, 4, 4), baseline=0.5)
     if torch.allclose(out, one_channel, atol=1e-5):
         fail("you occluded one colour channel at a time: occlude all three channels of the square.")
     expect_close(out, ref, "For each 4 x 4 square, set all channels to the baseline and record "
@@ -89,8 +89,8 @@ def check_grad_cam_map(fn) -> None:
     net, x = _net(), _images(4, size=16)
     out = fn(net, x.clone(), 3, "relu2")
     expect_shape(out, (3, 1, 8, 8), "grad_cam_map(model, images, 3, 'relu2')")
-    ref = A.grad_cam(net, x, 3, "relu2", upsample=False)
-    raw = A.grad_cam(net, x, 3, "relu2", relu=False, upsample=False)
+    ref = attribution.grad_cam(net, x, 3, "relu2", upsample=False)
+    raw = attribution.grad_cam(net, x, 3, "relu2", relu=False, upsample=False)
     if (out < 0).any() and torch.allclose(out, raw, atol=1e-5):
         fail("your map has negative values: Grad-CAM keeps only the positive part (ReLU).")
     if torch.allclose(out, ref * 64, rtol=1e-3, atol=1e-6):
@@ -109,7 +109,7 @@ def check_rank_correlation(fn) -> None:
         out = out.item()
     if not isinstance(out, float):
         fail(f"return a float, got {type(out).__name__}")
-    ref = A.spearman(a, b)
+    ref = attribution.spearman(a, b)
     pearson = float(torch.corrcoef(torch.stack([a, b]))[0, 1])
     if abs(out - pearson) < 1e-6 and abs(ref - pearson) > 1e-3:
         fail("that is Pearson's correlation of the values: Spearman's correlates their ranks.")

@@ -46,7 +46,7 @@ def colour_sqrt_from_covariance(cov: Tensor) -> Tensor:
 @lru_cache(maxsize=1)
 def organism_colour_sqrt() -> Tensor:
     """The colour square root estimated from the organism's own data (1024 images)."""
-    from interp_lib.data import colour_covariance
+    from interp_lib.organism.data import colour_covariance
 
     return colour_sqrt_from_covariance(colour_covariance(n=1024, seed=12_345))
 

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from interp_lib import drawing as D
-from interp_lib.data import IMAGE_SIZE
+from interp_lib.organism import drawing
+from interp_lib.organism.data import IMAGE_SIZE
 
 WHITE = (1.0, 1.0, 1.0)
 BLACK = (0.0, 0.0, 0.0)
@@ -61,9 +61,9 @@ def curves(
     # Put the centre of curvature one radius behind the midpoint.
     cx = mx - r * torch.cos(theta)
     cy = my - r * torch.sin(theta)
-    u, v = D.local_frame(size, cx, cy, theta)
-    dist = D.dist_arc(u, v, r, torch.full((n,), math.radians(extent)))
-    return D.composite(D.ink(dist, torch.full((n,), width)), _colour(fg, n), _colour(bg, n))
+    u, v = drawing.local_frame(size, cx, cy, theta)
+    dist = drawing.dist_arc(u, v, r, torch.full((n,), math.radians(extent)))
+    return drawing.composite(drawing.ink(dist, torch.full((n,), width)), _colour(fg, n), _colour(bg, n))
 
 
 def lines(
@@ -81,10 +81,10 @@ def lines(
     theta, length_t = _as_batch(angle, length)
     n = len(theta)
     centre = torch.full((n,), size / 2)
-    u, v = D.local_frame(size, centre, centre, torch.deg2rad(theta))
+    u, v = drawing.local_frame(size, centre, centre, torch.deg2rad(theta))
     half = length_t / 2
-    dist = D.dist_segment(u, v, -half, 0 * half, half, 0 * half)
-    return D.composite(D.ink(dist, torch.full((n,), width)), _colour(fg, n), _colour(bg, n))
+    dist = drawing.dist_segment(u, v, -half, 0 * half, half, 0 * half)
+    return drawing.composite(drawing.ink(dist, torch.full((n,), width)), _colour(fg, n), _colour(bg, n))
 
 
 def circles(
@@ -98,6 +98,6 @@ def circles(
     (r,) = _as_batch(radius)
     n = len(r)
     centre = torch.full((n,), size / 2)
-    u, v = D.local_frame(size, centre, centre, torch.zeros(n))
-    return D.composite(D.ink(D.dist_circle(u, v, r), torch.full((n,), width)),
+    u, v = drawing.local_frame(size, centre, centre, torch.zeros(n))
+    return drawing.composite(drawing.ink(drawing.dist_circle(u, v, r), torch.full((n,), width)),
                        _colour(fg, n), _colour(bg, n))

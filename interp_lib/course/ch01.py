@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from interp_lib import objectives as O
-from interp_lib.checks import check, expect_close, expect_shape, fail
+from interp_lib.optvis import objectives as obj
+from interp_lib.course.checks import check, expect_close, expect_shape, fail
 
 
 def _acts(seed: int = 0, shape=(4, 6, 5, 7)) -> torch.Tensor:
@@ -99,7 +99,7 @@ def check_diversity_value(fn) -> None:
     if not isinstance(out, torch.Tensor) or out.numel() != 1:
         fail("diversity_value should return a scalar tensor.")
     out = out.reshape(())
-    ref = O.diversity("x")({"x": a})
+    ref = obj.diversity("x")({"x": a})
     if torch.isclose(out, -ref, rtol=1e-4):
         fail("your sign is flipped: return *minus* the mean similarity, so higher is more diverse.")
     n = a.shape[0]

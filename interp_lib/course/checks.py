@@ -2,7 +2,7 @@
 
 In a notebook, call a check on the function you just wrote:
 
-    from interp_lib.checks.ch00 import check_channel_means
+    from interp_lib.course.ch00 import check_channel_means
     check_channel_means(channel_means)      # prints what passed, or the first problem
 
 The grader (`make grade`) runs the same checks through `check.strict`, which

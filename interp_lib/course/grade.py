@@ -26,9 +26,9 @@ from pathlib import Path
 
 import pytest
 
-from interp_lib.checks import CheckFailed
+from interp_lib.course.checks import CheckFailed
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 GRADED_DIR = REPO_ROOT / "tests" / "graded"
 
 
@@ -141,7 +141,7 @@ def table(results: list[Result], target: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m interp_lib.grade", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m interp_lib.course.grade", description=__doc__)
     parser.add_argument("--chapter", "-c", type=int, default=None, help="grade one chapter")
     parser.add_argument("--target", default="exercises",
                         help="exercises (default), solutions, or a folder of chNN_*.py files")
