@@ -21,7 +21,7 @@ $(VENV)/.book-installed: pyproject.toml | $(PY)
 
 ## make test: every test, the graded self-checks, and every chapter notebook run by nbmake
 test: $(VENV)/.dev-installed
-	$(PY) -m pytest tests book --nbmake --ignore=book/_build
+	$(PY) -m pytest tests interp_lib book --nbmake --doctest-modules --ignore=book/_build
 
 ## make book: build the online book (executes every chapter) into book/_build/html
 book: $(VENV)/.book-installed

@@ -19,9 +19,9 @@ from interp_lib.optvis.render import render, render_channels
 
 
 def steps_per_second(model, objective, size: int, batch: int, steps: int) -> float:
-    render(model, objective, size=size, batch=batch, steps=2, progress=False)  # warm-up
+    render(model, objective, size=size, batch_size=batch, steps=2, progress=False)  # warm-up
     start = time.perf_counter()
-    render(model, objective, size=size, batch=batch, steps=steps, progress=False)
+    render(model, objective, size=size, batch_size=batch, steps=steps, progress=False)
     return steps / (time.perf_counter() - start)
 
 

@@ -4,8 +4,18 @@ The course's test for a curve detector follows the Circuits thread's curve
 detector study: show the network arcs at many orientations, read each
 channel at the centre position, and call a channel *curve-tuned* when its
 response at the preferred orientation is well above its mean response over
-all orientations. A family of curve detectors should cover the whole circle
-of orientations between them.
+all orientations. A *curve detector* must also answer its preferred curve
+clearly more than any straight line. A family of curve detectors should
+cover the whole circle of orientations between them.
+
+Stimuli are placed on the receptive field of the neuron that is read (the
+centre neuron of the layer), drawn at several radii and in both contrast
+polarities (white on black, black on white), so that each property can be
+measured on its own: orientation, radius, polarity, curve against line.
+
+    t = curve_tuning(model, "relu3")
+    t.responses          # (C, O): each channel against orientation
+    t.curve_detectors()  # the channels that pass the strict test
 """
 
 from __future__ import annotations
@@ -16,30 +26,89 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from interp_lib.dataset_examples import receptive_field
+from interp_lib.hooks import Layer, eval_mode, model_device, run_with_cache
 from interp_lib.organism import stimuli
-from interp_lib.hooks import run_with_cache
+
+POLARITIES = ((stimuli.WHITE, stimuli.BLACK), (stimuli.BLACK, stimuli.WHITE))
+POLARITY_NAMES = ("white on black", "black on white")
+
+
+@dataclass
+class LineTuning:
+    """Channel responses to straight lines through the receptive field's centre.
+
+    angles: (A,) degrees in [0, 180). responses: (C, A), each channel's best
+    response over the perpendicular offsets tried, averaged over lengths and
+    both polarities. An edge or line detector answers one angle best.
+    """
+
+    layer: str
+    angles: Tensor
+    responses: Tensor
+
+    @property
+    def preferred(self) -> Tensor:
+        """(C,) each channel's preferred line angle in degrees, [0, 180), from the
+        doubled-angle vector average (angles 180 apart are the same line)."""
+        z = self._vector()
+        return torch.rad2deg(torch.atan2(z.imag, z.real) / 2) % 180
+
+    @property
+    def selectivity(self) -> Tensor:
+        """(C,) orientation selectivity in [0, 1]: the length of the doubled-angle
+        vector average. 0 for a channel indifferent to angle, 1 for one that
+        answers a single angle only."""
+        total = self.responses.clamp_min(0).sum(dim=1)
+        return torch.where(total > 0, self._vector().abs() / total.clamp_min(1e-12),
+                           torch.zeros_like(total))
+
+    def _vector(self) -> Tensor:
+        phase = torch.polar(torch.ones_like(self.angles), 2 * torch.deg2rad(self.angles))
+        return (self.responses.clamp_min(0).to(phase.dtype) * phase).sum(dim=1)
 
 
 @dataclass
 class CurveTuning:
     """Channel responses to curves.
 
-    responses: (C, O) mean response of each channel at the centre position to
-    curves at each of O orientations (averaged over radii and both contrast
-    polarities). orientations: (O,) in degrees. line_responses: (C, A) the same
-    channels' responses to straight lines through the centre at A angles over
-    180 degrees (two lengths, both polarities), to tell curves from lines.
+    by_stimulus: (C, 2, R, O), each channel's response at the centre position
+    to curves in each polarity (white on black, black on white), at each of R
+    radii and O orientations. orientations: (O,) in degrees (the direction a
+    curve bulges towards, clockwise from "right"). radii: (R,) in pixels.
+    lines: the same channels' LineTuning, to tell curves from lines.
+    centre: the (x, y) pixel the stimuli were centred on.
     """
 
     layer: str
-    responses: Tensor
     orientations: Tensor
-    line_responses: Tensor
+    radii: Tensor
+    by_stimulus: Tensor
+    lines: LineTuning
+    centre: tuple[float, float]
+
+    @property
+    def responses(self) -> Tensor:
+        """(C, O): the response to each orientation, averaged over radii and polarities."""
+        return self.by_stimulus.mean(dim=(1, 2))
+
+    @property
+    def line_responses(self) -> Tensor:
+        """(C, A): responses to lines (see LineTuning)."""
+        return self.lines.responses
 
     @property
     def preferred(self) -> Tensor:
         """(C,) the orientation, in degrees, of each channel's largest response."""
         return self.orientations[self.responses.argmax(dim=1)]
+
+    @property
+    def preferred_radius(self) -> Tensor:
+        """(C,) the radius, in pixels, that a channel answers best at its preferred orientation."""
+        best = self.responses.argmax(dim=1)
+        by_radius = self.by_stimulus.mean(dim=1)  # (C, R, O)
+        at_best = by_radius.gather(2, best.view(-1, 1, 1).expand(-1, by_radius.shape[1], 1))[..., 0]
+        return self.radii[at_best.argmax(dim=1)]
 
     @property
     def peak_to_mean(self) -> Tensor:
@@ -50,15 +119,40 @@ class CurveTuning:
 
     @property
     def opposite(self) -> Tensor:
-        """(C,) response to curves facing the opposite way, over the peak response.
-
-        Near 0 for a curve detector; near 1 for a straight edge or line detector,
-        which sees the same tangent in a curve and in its mirror image.
-        """
+        """(C,) response to curves facing the opposite way, over the peak response:
+        the *echo*. Near 0 for a curve detector; near 1 for a straight edge or line
+        detector, which sees the same tangent in a curve and in its mirror image."""
         n = self.responses.shape[1]
         best = self.responses.argmax(dim=1)
         opp = self.responses.gather(1, ((best + n // 2) % n)[:, None])[:, 0]
         return opp / self.responses.amax(dim=1).clamp_min(1e-12)
+
+    echo = opposite
+
+    @property
+    def polarity_ratio(self) -> Tensor:
+        """(C,) at the preferred orientation, the weaker polarity's response over the
+        stronger's (averaged over radii). 1: indifferent to contrast polarity, as
+        InceptionV1's curve detectors largely are; 0: answers one polarity only."""
+        best = self.responses.argmax(dim=1)
+        per_pol = self.by_stimulus.mean(dim=2)  # (C, 2, O)
+        at_best = per_pol.gather(2, best.view(-1, 1, 1).expand(-1, 2, 1))[..., 0].clamp_min(0)
+        return at_best.amin(dim=1) / at_best.amax(dim=1).clamp_min(1e-12)
+
+    def lobes(self, threshold: float = 0.5) -> Tensor:
+        """(C,) the number of separate runs of orientations (around the circle) where a
+        channel's response is at least `threshold` times its peak. A clean curve
+        detector has 1; a second lobe, often 180 degrees away, makes 2."""
+        r = self.responses
+        above = r >= threshold * r.amax(dim=1, keepdim=True).clamp_min(1e-12)
+        starts = above & ~above.roll(1, dims=1)  # a run begins where the previous one is below
+        count = starts.sum(dim=1)
+        return torch.where(above.all(dim=1), torch.ones_like(count), count)
+
+    @property
+    def line_ratio(self) -> Tensor:
+        """(C,) the peak curve response over the best straight-line response."""
+        return self.responses.amax(dim=1) / self.lines.responses.amax(dim=1).clamp_min(1e-12)
 
     def tuned(self, min_ratio: float = 3.0, min_peak: float = 0.05) -> list[int]:
         """Channels with peak/mean >= min_ratio whose peak is at least `min_peak`
@@ -67,57 +161,126 @@ class CurveTuning:
         ok = (self.peak_to_mean >= min_ratio) & (peak >= min_peak * peak.max())
         return ok.nonzero(as_tuple=True)[0].tolist()
 
-    def curve_detectors(self, min_ratio: float = 3.0, min_peak: float = 0.05) -> list[int]:
-        """Tuned channels that also answer their preferred curve more strongly than any
-        straight line: a stricter test, which oriented line detectors fail."""
-        peak = self.responses.amax(dim=1)
-        line_peak = self.line_responses.amax(dim=1)
-        return [c for c in self.tuned(min_ratio, min_peak) if peak[c] > line_peak[c]]
+    def curve_detectors(self, min_ratio: float = 3.0, min_peak: float = 0.05,
+                        min_line_ratio: float = 1.5) -> list[int]:
+        """Tuned channels that also answer their preferred curve at least `min_line_ratio`
+        times more strongly than any straight line: a stricter test, which oriented
+        edge and line detectors fail."""
+        ratio = self.line_ratio
+        return [c for c in self.tuned(min_ratio, min_peak) if ratio[c] >= min_line_ratio]
+
+    def family(self, **kwargs) -> list[int]:
+        """The curve detectors (see curve_detectors for kwargs), sorted by preferred orientation."""
+        return sorted(self.curve_detectors(**kwargs), key=lambda c: float(self.preferred[c]))
 
 
 def largest_gap(angles: Sequence[float] | Tensor) -> float:
-    """The widest empty stretch, in degrees, between angles on the circle (360 for none)."""
+    """The widest empty stretch, in degrees, between angles on the circle (360 for none).
+
+    >>> largest_gap([0, 90, 180, 270]), largest_gap([10, 350])
+    (90.0, 340.0)
+    """
     a = sorted(float(x) % 360 for x in angles)
     if not a:
         return 360.0
     gaps = [b - c for c, b in zip(a, a[1:])] + [a[0] + 360 - a[-1]]
-    return max(gaps)
+    return float(max(gaps))
+
+
+def line_tuning(
+    model: nn.Module,
+    layer: Layer,
+    *,
+    n_angles: int = 16,
+    lengths: Sequence[float] = (12.0, 21.0),
+    offsets: Sequence[float] = (-3.0, 0.0, 3.0),
+    size: int = 64,
+    batch_size: int = 512,
+) -> LineTuning:
+    """Measure every channel of `layer` against lines at n_angles angles over 180 degrees.
+
+    Each angle is drawn at every length and perpendicular offset, in both
+    polarities, centred on the receptive field of the centre neuron, which is
+    read. A channel's response to an angle is its best offset's response,
+    averaged over lengths and polarities.
+
+    >>> from interp_lib.organism.models import tiny_net
+    >>> line_tuning(tiny_net(), "relu1", size=32).responses.shape
+    torch.Size([6, 16])
+    """
+    centre = receptive_field(model, layer, size=size).centre
+    angles = torch.arange(n_angles) * (180.0 / n_angles)
+    groups = [stimuli.lines(angles[:, None, None], torch.tensor(lengths)[None, :, None],
+                            offset=torch.tensor(offsets)[None, None, :], fg=fg, bg=bg, size=size,
+                            centre=centre).reshape(n_angles, len(lengths), len(offsets), 3, size, size)
+              for fg, bg in POLARITIES]
+    x = torch.stack(groups)  # (2, A, L, K, 3, S, S)
+    r = centre_responses(model, layer, x.reshape(-1, 3, size, size), batch_size=batch_size)
+    r = r.reshape(-1, 2, n_angles, len(lengths), len(offsets))
+    return LineTuning(_layer_name(layer), angles, r.mean(dim=(1, 3)).amax(dim=2))
 
 
 @torch.no_grad()
 def curve_tuning(
     model: nn.Module,
-    layer: str,
+    layer: Layer,
+    *,
     n_orientations: int = 16,
     radii: Sequence[float] = (8.0, 11.0, 14.0),
+    extent: float = 120.0,
     size: int = 64,
-    device: str | torch.device = "cpu",
+    batch_size: int = 512,
 ) -> CurveTuning:
     """Measure every channel of `layer` against curves at n_orientations orientations.
 
     Each orientation is shown at every radius, white on black and black on
-    white; the response is read at the centre of the feature map and averaged.
-    Lines at n_orientations angles are measured the same way, for comparison.
+    white, centred on the receptive field of the layer's centre neuron, which
+    is read. Lines are measured too (`line_tuning`), to tell curves from
+    lines. Computes on the model's device in batches; results on the CPU.
+    The paper sampled 720 orientations; 16 is enough to find a family, 72
+    (5 degrees) or more to see a tuning curve's shape.
+
+    >>> from interp_lib.organism.models import tiny_net
+    >>> t = curve_tuning(tiny_net(), "relu2", size=32)
+    >>> t.responses.shape, t.by_stimulus.shape
+    (torch.Size([8, 16]), torch.Size([8, 2, 3, 16]))
     """
+    centre = receptive_field(model, layer, size=size).centre
     orientations = torch.arange(n_orientations) * (360.0 / n_orientations)
-    polarities = ((stimuli.WHITE, stimuli.BLACK), (stimuli.BLACK, stimuli.WHITE))
-    curves = [stimuli.curves(orientations, radius=r, fg=fg, bg=bg, size=size)
-              for fg, bg in polarities for r in radii]
-    angles = torch.arange(n_orientations) * (180.0 / n_orientations)
-    lines = [stimuli.lines(angles, length=length, fg=fg, bg=bg, size=size)
-             for fg, bg in polarities for length in (1.5 * min(radii), 1.5 * max(radii))]
-    return CurveTuning(layer=layer, orientations=orientations,
-                       responses=_centre_responses(model, layer, curves, device),
-                       line_responses=_centre_responses(model, layer, lines, device))
+    radii_t = torch.tensor([float(r) for r in radii])
+    x = torch.stack([stimuli.curves(orientations[None, :], radii_t[:, None], extent=extent, fg=fg,
+                                    bg=bg, size=size, centre=centre)
+                     for fg, bg in POLARITIES])  # (2, R * O, 3, S, S)
+    r = centre_responses(model, layer, x.reshape(-1, 3, size, size), batch_size=batch_size)
+    by_stimulus = r.reshape(-1, 2, len(radii_t), n_orientations)
+    lines = line_tuning(model, layer, size=size, batch_size=batch_size,
+                        lengths=(1.5 * min(radii_t).item(), 1.5 * max(radii_t).item()))
+    return CurveTuning(_layer_name(layer), orientations, radii_t, by_stimulus, lines, centre)
 
 
-def _centre_responses(model: nn.Module, layer: str, groups: list[Tensor], device) -> Tensor:
-    """Mean over the groups of each channel's response at the centre: (C, stimuli per group)."""
-    x = torch.cat(groups).to(device)
-    _, acts = run_with_cache(model, x, layer)
-    a = acts[layer]
-    if a.ndim != 4:
-        raise ValueError(f"curve tuning needs a convolutional layer (N, C, H, W); "
-                         f"{layer!r} gives {tuple(a.shape)}")
-    centre = a[:, :, a.shape[2] // 2, a.shape[3] // 2]  # (groups * per group, C)
-    return centre.reshape(len(groups), -1, a.shape[1]).mean(0).T.cpu()
+def _layer_name(layer: Layer) -> str:
+    return layer if isinstance(layer, str) else type(layer).__name__
+
+
+@torch.no_grad()
+def centre_responses(model: nn.Module, layer: Layer, images: Tensor, *, batch_size: int = 512
+                     ) -> Tensor:
+    """Every channel's response at the layer's centre position (x = W // 2, y = H // 2)
+    to each image: (C, N), on the CPU. images: (N, 3, H, W), run in batches on the
+    model's device.
+
+    >>> from interp_lib.organism.models import tiny_net
+    >>> centre_responses(tiny_net(), "relu2", torch.rand(3, 3, 16, 16)).shape
+    torch.Size([8, 3])
+    """
+    out = []
+    device = model_device(model)
+    with eval_mode(model):
+        for i in range(0, len(images), batch_size):
+            _, acts = run_with_cache(model, images[i:i + batch_size].to(device), layer)
+            a = next(iter(acts.values()))
+            if a.ndim != 4:
+                raise ValueError(f"tuning curves need a convolutional layer (N, C, H, W); "
+                                 f"{layer!r} gives {tuple(a.shape)}")
+            out.append(a[:, :, a.shape[2] // 2, a.shape[3] // 2].cpu())
+    return torch.cat(out).T

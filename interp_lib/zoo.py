@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from interp_lib.organism import generative
 from interp_lib.organism import train
 from interp_lib.hooks import layer_names
+from interp_lib.optvis import param
 from interp_lib.organism.models import Architecture, ConvNet, check_images
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -122,19 +123,25 @@ def build(name: str) -> ConvNet:
     return ConvNet(ARCHITECTURES[ORGANISMS[name][0]])
 
 
-def load(name: str, device: str | torch.device = "cpu", pretrained: bool = True,
-         weights_dir: str | Path | None = None) -> nn.Module:
+def load(name: str, *, device: str | torch.device = "cpu", pretrained: bool = True,
+         seed: int = 0, weights_dir: str | Path | None = None) -> nn.Module:
     """Load a model of the zoo in eval mode, on `device`.
 
     Organisms: the shipped weights, after checking their SHA-256 against the
     manifest (`weights_dir` points elsewhere, for example at retrained weights).
-    ImageNet models: pretrained weights from the local torch cache, or random
-    weights with pretrained=False.
+    ImageNet models: pretrained weights from the local torch cache, or, with
+    pretrained=False, random weights drawn from `seed` (the same seed gives the
+    same weights).
+
+    >>> a = load("googlenet", pretrained=False, seed=1)
+    >>> b = load("googlenet", pretrained=False, seed=1)
+    >>> torch.equal(a.net.conv1.conv.weight, b.net.conv1.conv.weight)
+    True
     """
     if name in ORGANISMS or name in GENERATORS:
         model = _load_shipped(name, Path(weights_dir) if weights_dir else WEIGHTS_DIR)
     elif name in IMAGENET:
-        model = _load_imagenet(name, pretrained)
+        model = _load_imagenet(name, pretrained, seed)
     else:
         close = difflib.get_close_matches(str(name), names(), n=3, cutoff=0.5)
         hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
@@ -178,6 +185,8 @@ class ImageNetModel(nn.Module):
         self.layer_aliases = dict(aliases or {})
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+        # ImageNet's colour statistics, for feature visualization's decorrelated colours.
+        self.colour_sqrt = param.normalise_columns(param.IMAGENET_COLOUR_SQRT)
 
     @property
     def layer_root(self) -> nn.Module:
@@ -196,14 +205,18 @@ def cached_weights_path(name: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
 
 
-def _load_imagenet(name: str, pretrained: bool) -> ImageNetModel:
+def _load_imagenet(name: str, pretrained: bool, seed: int = 0) -> ImageNetModel:
     import torchvision.models as tvm
 
     builder = getattr(tvm, IMAGENET[name][0])
     aliases = GOOGLENET_ALIASES if name == "googlenet" else {}
     if not pretrained:
         kwargs = {"aux_logits": False, "init_weights": True} if name == "googlenet" else {}
-        return ImageNetModel(builder(weights=None, **kwargs), aliases)
+        # torchvision initialises from the global generator: seed it, and leave the
+        # caller's random state as it was.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return ImageNetModel(builder(weights=None, **kwargs), aliases)
     path = cached_weights_path(name)
     if not path.exists():
         raise WeightsNotFoundError(

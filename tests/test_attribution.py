@@ -95,7 +95,7 @@ def test_internal_batching_gives_the_same_answer():
 def test_saliency_and_input_x_gradient_on_a_linear_model():
     lin = nn.Linear(4, 2)
     x = torch.randn(3, 4)
-    assert torch.allclose(attribution.saliency(lin, x, 1, abs=False), lin.weight[1].expand(3, 4))
+    assert torch.allclose(attribution.saliency(lin, x, 1, absolute=False), lin.weight[1].expand(3, 4))
     assert torch.allclose(attribution.saliency(lin, x, 1), lin.weight[1].abs().expand(3, 4))
     assert torch.allclose(attribution.input_x_gradient(lin, x, 0), x * lin.weight[0])
 
@@ -104,7 +104,7 @@ def test_smoothgrad_averages_noisy_copies_and_is_seeded():
     lin = nn.Linear(4, 2)
     x = torch.randn(3, 4)
     # The gradient of a linear model does not depend on the input: noise changes nothing.
-    assert torch.allclose(attribution.smoothgrad(lin, x, 1, method=attribution.saliency, abs=False),
+    assert torch.allclose(attribution.smoothgrad(lin, x, 1, method=attribution.saliency, absolute=False),
                           lin.weight[1].expand(3, 4), atol=1e-6)
     model = zoo.load("conv5-s0")
     imgs = data.make_batch(2, seed=8).images
@@ -166,6 +166,133 @@ def test_spearman():
     assert attribution.spearman(a, -a) == pytest.approx(-1.0)
 
 
+def test_spearman_gives_ties_their_average_rank_as_scipy_does():
+    from scipy import stats
+    g = torch.Generator().manual_seed(0)
+    # Grad-CAM-like maps: many exact zeros (clamped), a few distinct values.
+    a = torch.randn(2, 8, 8, generator=g).clamp_min(0)
+    b = (a + 0.3 * torch.randn(2, 8, 8, generator=g)).clamp_min(0)
+    expected = stats.spearmanr(a.flatten().numpy(), b.flatten().numpy()).statistic
+    assert attribution.spearman(a, b) == pytest.approx(expected, abs=1e-9)
+    # Arbitrary tie-breaking would make a map full of ties disagree with itself shuffled.
+    flat = torch.zeros(100)
+    flat[:5] = 1.0
+    assert attribution.spearman(flat, flat.flip(0).flip(0)) == pytest.approx(1.0)
+    assert attribution.average_ranks(torch.tensor([2.0, 2.0, 2.0])).tolist() == [1.0, 1.0, 1.0]
+
+
+def test_trapezoid_weights_sum_to_one_unlike_a_naive_grid_with_halved_ends():
+    for n in (2, 5, 50):
+        _, w = attribution.quadrature(n, "riemann_trapezoid")
+        assert float(w.sum()) == pytest.approx(1.0)
+        naive = torch.full((n,), 1.0 / n)
+        naive[0] = naive[-1] = 0.5 / n
+        assert float(naive.sum()) == pytest.approx((n - 1) / n)
+
+
+def test_occlusion_accepts_tensor_baselines_and_batches_windows():
+    model = zoo.load("conv5-s0")
+    x = data.make_batch(2, seed=12).images
+    one_by_one = attribution.occlusion(model, x, 1, window=16, stride=8, baseline=0.3,
+                                       windows_per_batch=1)
+    batched = attribution.occlusion(model, x, 1, window=16, stride=8, baseline=0.3,
+                                    windows_per_batch=7)
+    assert torch.allclose(one_by_one, batched, atol=1e-5)
+    as_tensor = attribution.occlusion(model, x, 1, window=16, stride=8,
+                                      baseline=torch.full((1, 3, 1, 1), 0.3))
+    assert torch.allclose(as_tensor, batched, atol=1e-5)
+    mean_colour = x.mean(dim=(2, 3), keepdim=True)  # a per-image baseline (N, C, 1, 1)
+    per_image = attribution.occlusion(model, x, 1, window=16, stride=8, baseline=mean_colour)
+    manual = x.clone()
+    manual[:, :, :16, :16] = mean_colour.expand(-1, -1, 16, 16)
+    with torch.no_grad():
+        drop = model(x)[:, 1] - model(manual)[:, 1]
+    # Pixels (0..7, 0..7) are covered by the first window only.
+    assert torch.allclose(per_image[:, 0, 0, 0], drop, atol=1e-5)
+
+
+def test_occlusion_refuses_a_stride_larger_than_the_window():
+    x = torch.rand(1, 3, 12, 12)
+    with pytest.raises(ValueError, match="stride .* is larger than the window"):
+        attribution.occlusion(zoo.load("conv5-s0"), x, 0, window=2, stride=4)
+
+
+def test_integrated_gradients_broadcasts_a_single_baseline():
+    model = zoo.load("conv5-s0")
+    x = data.make_batch(3, seed=13).images
+    base = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    a = attribution.integrated_gradients(model, x, 2, baselines=base, n_steps=8)
+    b = attribution.integrated_gradients(model, x, 2, baselines=base.expand(3, -1, -1, -1), n_steps=8)
+    c = attribution.integrated_gradients(model, x, 2, baselines=base[0], n_steps=8)
+    assert torch.allclose(a, b) and torch.allclose(a, c)
+
+
+def test_silent_mistakes_get_clear_errors():
+    lin = nn.Linear(3, 4)
+    x = torch.rand(2, 3)
+    with pytest.raises(TypeError, match="integer class index"):
+        attribution.saliency(lin, x, 2.5)
+    with pytest.raises(TypeError, match="integer class indices"):
+        attribution.integrated_gradients(lin, x, torch.tensor([1.0, 2.0]))
+    with pytest.raises(ValueError, match="internal_batch_size must be at least 1"):
+        attribution.integrated_gradients(lin, x, 1, internal_batch_size=0)
+    images = (torch.rand(1, 3, 8, 8) * 255).to(torch.uint8)
+    with pytest.raises(TypeError, match="floating point.*255"):
+        attribution.integrated_gradients(zoo.load("conv5-s0"), images, 0)
+
+
+def test_a_model_in_training_mode_is_warned_about_evaluated_in_eval_mode_and_restored():
+    model = nn.Sequential(nn.Linear(3, 8), nn.BatchNorm1d(8), nn.Dropout(0.5), nn.Linear(8, 2))
+    with torch.no_grad():
+        model(torch.randn(16, 3))  # give BatchNorm some running statistics
+    model.train()
+    stats_before = model[1].running_mean.clone()
+    x = torch.randn(4, 3)
+    with pytest.warns(UserWarning, match="training mode"):
+        a = attribution.saliency(model, x, 1)
+    assert model.training and model[2].training  # restored
+    assert torch.equal(model[1].running_mean, stats_before)  # BatchNorm did not update
+    model.eval()
+    assert torch.equal(a, attribution.saliency(model, x, 1))  # the eval-mode answer
+
+
+def test_layers_can_be_given_as_modules_as_in_captum():
+    model = zoo.load("conv5-s0")
+    x = data.make_batch(2, seed=14).images
+    assert torch.equal(attribution.grad_cam(model, x, 1, model.relu3),
+                       attribution.grad_cam(model, x, 1, "relu3"))
+    assert torch.equal(attribution.channel_attribution(model, x, 1, model.relu2),
+                       attribution.channel_attribution(model, x, 1, "relu2"))
+    r = attribution.cascading_randomization(model, x, 1, {"s": attribution.saliency},
+                                            layers=[model.fc, "conv4"])
+    assert r.layers == ["fc", "conv4"]
+
+
+def test_channel_attribution_per_position_sums_to_the_per_channel_total():
+    model = zoo.load("conv5-s0")
+    x = data.make_batch(2, seed=15).images
+    maps = attribution.channel_attribution(model, x, 3, "relu3", per_position=True)
+    total = attribution.channel_attribution(model, x, 3, "relu3")
+    assert maps.shape == (2, 64, 16, 16)
+    assert torch.allclose(maps.sum(dim=(2, 3)), total, atol=1e-5)
+
+
+def test_smoothgrad_forms():
+    lin = nn.Linear(4, 2)
+    x = torch.randn(3, 4)
+    w = lin.weight[1].detach().expand(3, 4)
+    kw = dict(method=attribution.saliency, absolute=False, n_samples=5)
+    assert torch.allclose(attribution.smoothgrad(lin, x, 1, form="smoothgrad_sq", **kw), w**2)
+    assert torch.allclose(attribution.smoothgrad(lin, x, 1, form="vargrad", **kw),
+                          torch.zeros(3, 4), atol=1e-6)
+    model = zoo.load("conv5-s0")
+    imgs = data.make_batch(1, seed=16).images
+    var = attribution.smoothgrad(model, imgs, 0, form="vargrad", n_samples=4, absolute=False)
+    assert (var >= -1e-7).all() and var.max() > 0  # a ReLU net's gradient does vary with noise
+    with pytest.raises(ValueError, match="unknown form"):
+        attribution.smoothgrad(lin, x, 1, form="smoothgrad_cubed")
+
+
 def test_bad_input_is_explained():
     model = zoo.load("conv5-s0")
     x = data.make_batch(2, seed=0).images
@@ -173,7 +300,7 @@ def test_bad_input_is_explained():
         attribution.saliency(model, x, 8)
     with pytest.raises(ValueError, match="choose one with target="):
         attribution.saliency(model, x, None)
-    with pytest.raises(ValueError, match="baselines have shape"):
+    with pytest.raises(ValueError, match="do not broadcast against the inputs"):
         attribution.integrated_gradients(model, x, 0, baselines=torch.zeros(3, 32, 32))
     with pytest.raises(ValueError, match="n_steps must be at least 1"):
         attribution.integrated_gradients(model, x, 0, n_steps=0)

@@ -97,3 +97,46 @@ def test_bad_input_is_explained():
         obj.class_logit(7)(a)
     with pytest.raises(ValueError, match="convolutional layer"):
         obj.channel(obj.OUTPUT, 0)(a)
+
+
+def test_channel_and_neuron_weights_are_weighted_sums():
+    a = acts(3)
+    r = a["relu3"]
+    w = torch.tensor([0.5, -1.0, 0.0, 2.0, 0.25])
+    expected = sum(w[c] * obj.channel("relu3", c)(a) for c in range(5))
+    assert torch.allclose(obj.channel_weight("relu3", w)(a), expected)
+    assert torch.allclose(obj.neuron_weight("relu3", w, x=4, y=1)(a),
+                          (r[:, :, 1, 4] * w).sum())
+    with pytest.raises(ValueError, match=r"needs shape \(5,\)"):
+        obj.channel_weight("relu3", torch.ones(3))(a)
+
+
+def test_direction_with_cosine_similarity_prefers_aligned_activations():
+    v = torch.tensor([1.0, 0.0])
+    along = {"r": torch.tensor([2.0, 0.0]).view(1, 2, 1, 1)}
+    oblique = {"r": torch.tensor([2.0, 2.0]).view(1, 2, 1, 1)}  # same dot product, 45 degrees off
+    plain = obj.direction("r", v)
+    assert torch.isclose(plain(along), plain(oblique))
+    cos = obj.direction("r", v, cossim_pow=2)
+    assert torch.isclose(cos(along), torch.tensor(2.0))
+    assert torch.isclose(cos(oblique), torch.tensor(2.0 * 0.5))  # times cos^2 = 1/2
+    a = acts(4)
+    e = torch.zeros(5)
+    e[1] = 1
+    assert torch.allclose(obj.direction_neuron("relu3", e)(a), obj.neuron("relu3", 1)(a))
+
+
+def test_alignment_penalises_differences_between_neighbouring_frames():
+    same = {"r": torch.ones(5, 2, 3, 3)}
+    assert obj.alignment("r")(same) == 0
+    frames = torch.arange(5.0).view(5, 1, 1, 1).expand(5, 2, 3, 3)
+    # Frames i and i + d differ by d everywhere: sum over d of (count * d^2) / 2^d.
+    expected = -sum((5 - d) * d**2 / 2**d for d in range(1, 5))
+    assert torch.isclose(obj.alignment("r")({"r": frames}), torch.tensor(float(expected)))
+
+
+def test_objectives_are_named_from_their_arguments():
+    assert obj.channel("relu3", 4, batch=1).name == "channel('relu3', 4, batch=1)"
+    assert obj.neuron("relu3", 4, x=2).name == "neuron('relu3', 4, x=2)"
+    assert (obj.channel("relu3", 4) - 0.5 * obj.total_variation()).name == \
+        "channel('relu3', 4) + -(0.5 * total_variation())"

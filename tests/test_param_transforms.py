@@ -8,7 +8,7 @@ from interp_lib.optvis import transforms
 @pytest.mark.parametrize("fourier", [False, True])
 @pytest.mark.parametrize("decorrelate", [False, True])
 def test_parameterizations_give_valid_images_of_any_batch(fourier, decorrelate):
-    p = param.image((12, 10), batch=5, fourier=fourier, decorrelate=decorrelate)
+    p = param.image((12, 10), batch_size=5, fourier=fourier, decorrelate=decorrelate)
     x = p()
     assert x.shape == (5, 3, 12, 10)
     assert 0 <= x.min() and x.max() <= 1
@@ -28,7 +28,7 @@ def test_each_parameterization_can_fit_an_image(fourier, decorrelate, shared):
     # Lucid's own check: reach a mean absolute error below 0.01 within 1000 steps.
     g = torch.Generator().manual_seed(0)
     target = torch.rand(2, 3, 16, 16, generator=g) * 0.8 + 0.1
-    p = param.image(16, batch=2, fourier=fourier, decorrelate=decorrelate, shared=shared)
+    p = param.image(16, batch_size=2, fourier=fourier, decorrelate=decorrelate, shared=shared)
     opt = torch.optim.Adam(p.parameters(), lr=0.05)
     for _ in range(1000):
         loss = (p() - target).abs().mean()
@@ -49,18 +49,33 @@ def test_fourier_scale_follows_one_over_frequency():
 
 
 def test_colour_sqrt_reproduces_the_covariance_up_to_scale():
+    from interp_lib.organism import data
     cov = torch.tensor([[0.10, 0.05, 0.02], [0.05, 0.08, 0.01], [0.02, 0.01, 0.06]])
-    m = param.colour_sqrt_from_covariance(cov)
+    m = data.colour_sqrt_from_covariance(cov)
     recon = m @ m.T
     assert torch.allclose(recon / recon[0, 0], cov / cov[0, 0], atol=1e-5)
     assert torch.isclose(m.norm(dim=0).max(), torch.tensor(1.0))
-    org = param.organism_colour_sqrt()
+    org = data.colour_sqrt()
     assert org.shape == (3, 3) and torch.isclose(org.norm(dim=0).max(), torch.tensor(1.0))
+
+
+def test_a_model_chooses_its_colour_statistics_by_an_attribute():
+    from interp_lib.organism import data
+    from interp_lib.organism.models import tiny_net
+    assert torch.equal(param.colour_sqrt_for(tiny_net()), data.colour_sqrt())
+    imagenet = param.normalise_columns(param.IMAGENET_COLOUR_SQRT)
+    assert torch.equal(param.colour_sqrt_for(torch.nn.Conv2d(3, 4, 3)), imagenet)  # no attribute
+    own = torch.nn.Conv2d(3, 4, 3)
+    own.colour_sqrt = torch.eye(3)
+    assert torch.equal(param.colour_sqrt_for(own), torch.eye(3))
+    own.colour_sqrt = torch.eye(2)
+    with pytest.raises(ValueError, match="3, 3"):
+        param.colour_sqrt_for(own)
 
 
 def test_bad_shapes_are_explained():
     with pytest.raises(ValueError, match="at least 1 image"):
-        param.image(8, batch=0)
+        param.image(8, batch_size=0)
 
 
 def test_transforms_are_seeded_and_differentiable():

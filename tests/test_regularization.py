@@ -20,7 +20,7 @@ def test_gaussian_blur_preserves_mean_and_removes_high_frequencies():
 
 @pytest.mark.parametrize("fourier", [False, True])
 def test_blurring_a_parameterization_smooths_its_image(fourier):
-    p = param.image(24, batch=2, fourier=fourier, decorrelate=False, sd=0.5)
+    p = param.image(24, batch_size=2, fourier=fourier, decorrelate=False, sd=0.5)
     before = high_frequency_fraction(p.raw().detach())
     p.blur_(1.5)
     after = high_frequency_fraction(p.raw().detach())
@@ -28,7 +28,7 @@ def test_blurring_a_parameterization_smooths_its_image(fourier):
 
 
 def test_shared_image_shares_one_component_across_the_batch():
-    p = param.image(16, batch=3, shared=True, decorrelate=False, sd=0.1)
+    p = param.image(16, batch_size=3, shared=True, decorrelate=False, sd=0.1)
     assert isinstance(p, param.SharedImage) and p().shape == (3, 3, 16, 16)
     raw = p.raw()
     own = p.own.raw()
@@ -36,7 +36,7 @@ def test_shared_image_shares_one_component_across_the_batch():
     p().sum().backward()
     assert p.shared.spectrum.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="one image shaped like the others"):
-        param.SharedImage(param.image(16, batch=3), param.image(16, batch=2))
+        param.SharedImage(param.image(16, batch_size=3), param.image(16, batch_size=2))
 
 
 def test_blur_every_blurs_on_schedule():
@@ -74,7 +74,7 @@ def test_rendering_in_the_latent_space_of_the_vae():
     vae = zoo.load("vae")
     before = {k: v.clone() for k, v in vae.state_dict().items()}
     net = zoo.load("conv5-s0")
-    p = param.LatentImage(vae, batch=2)
+    p = param.LatentImage(vae, batch_size=2)
     r = render.render(net, render.channels_objective("relu3", [1, 2]), param=p, steps=20, progress=False)
     assert r.images.shape == (2, 3, 64, 64)
     assert r.history[-1] > r.history[0]

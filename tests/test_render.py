@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from interp_lib.optvis import objectives as obj
-from interp_lib.optvis import render
+from interp_lib.optvis import param, render
 from interp_lib.hooks import UnknownLayerError
 from interp_lib.organism.models import Architecture, ConvNet, init_weights
 
@@ -70,7 +70,7 @@ def test_bad_input_is_explained(net):
     with pytest.raises(UnknownLayerError, match="relu2"):
         render.render(net, obj.channel("relu_2", 0), steps=1, progress=False)
     with pytest.raises(ValueError, match="at least 1 image"):
-        render.render(net, obj.channel("relu2", 0), batch=0, steps=1, progress=False)
+        render.render(net, obj.channel("relu2", 0), batch_size=0, steps=1, progress=False)
     with pytest.raises(ValueError, match="channels is empty"):
         render.render_channels(net, "relu2", [], steps=1, progress=False)
     with pytest.raises(TypeError, match="Objective"):
@@ -120,3 +120,103 @@ def test_redirected_relu_wakes_a_unit_that_is_silent_for_the_starting_image():
 def test_transforms_argument_is_checked(net):
     with pytest.raises(ValueError, match="transforms must be 'standard', None or a transform"):
         render.render(net, obj.channel("relu2", 0), size=16, steps=1, transforms="jitter", progress=False)
+
+
+def test_an_optimizer_factory_replaces_adam(net):
+    made = []
+
+    def sgd(params):
+        made.append(len(params))
+        return torch.optim.SGD(params, lr=5.0)
+
+    r = render.render(net, obj.channel("relu2", 3), size=16, steps=10, optimizer=sgd,
+                      transforms=None, progress=False)
+    assert made == [1] and r.history[-1] > r.history[0]
+    with pytest.raises(TypeError, match="torch.optim.Optimizer"):
+        render.render(net, obj.channel("relu2", 3), size=16, steps=1, progress=False,
+                      optimizer=lambda params: "adam")
+
+
+def test_plain_callable_transforms_work_beside_seeded_ones(net):
+    import torchvision.transforms.v2 as tv
+    seen = []
+
+    def flip(x):  # a learner's one-argument transform
+        seen.append(x.shape)
+        return x.flip(-1)
+
+    r = render.render(net, obj.channel("relu2", 1), size=16, steps=3, transforms=flip, progress=False)
+    assert len(seen) == 3 and r.images.shape == (1, 3, 16, 16)
+    r = render.render(net, obj.channel("relu2", 1), size=16, steps=3, progress=False,
+                      transforms=tv.RandomAffine(degrees=10))  # a torchvision transform module
+    assert r.images.shape == (1, 3, 16, 16)
+    with pytest.raises(TypeError, match=r"t\(images\) or t\(images, generator\)"):
+        render.render(net, obj.channel("relu2", 1), size=16, steps=1, progress=False,
+                      transforms=lambda x, g, extra: x)
+    with pytest.raises(ValueError, match="a transform must map images"):
+        render.render(net, obj.channel("relu2", 1), size=16, steps=1, progress=False,
+                      transforms=lambda x: x.mean(dim=1))
+
+
+def test_any_module_returning_images_is_a_parameterization(net):
+    class Blob(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.logit = torch.nn.Parameter(torch.zeros(2, 3, 16, 16))
+
+        def forward(self):
+            return torch.sigmoid(self.logit)
+
+    r = render.render(net, obj.channel("relu2", 2), param=Blob(), steps=5, progress=False)
+    assert r.images.shape == (2, 3, 16, 16)
+
+    class OutOfRange(Blob):
+        def forward(self):
+            return self.logit * 4 - 1
+
+    with pytest.raises(ValueError, match=r"images in \[0, 1\]"):
+        render.render(net, obj.channel("relu2", 2), param=OutOfRange(), steps=1, progress=False)
+    with pytest.raises(TypeError, match="must be an nn.Module"):
+        render.render(net, obj.channel("relu2", 2), param=lambda: torch.rand(1, 3, 8, 8), steps=1,
+                      progress=False)
+
+
+@pytest.mark.parametrize("make,lr", [
+    (lambda: param.CPPNImage(1, 24, 24, generator=torch.Generator().manual_seed(0)), 0.005),
+    (lambda: param.LowResImage(1, 24, 24, factor=4), 0.05),
+])
+def test_cppn_and_low_resolution_parameterizations_render(net, make, lr):
+    r = render.render(net, obj.channel("relu2", 3), param=make(), steps=40, lr=lr,
+                      transforms=None, progress=False)
+    assert r.images.shape == (1, 3, 24, 24) and r.history[-1] > r.history[0]
+
+
+def test_the_redirected_relu_reaches_googlenets_functional_relus():
+    from interp_lib import zoo
+    model = zoo.load("googlenet", pretrained=False)
+    with render.redirected_relus() as counter:
+        model(torch.rand(1, 3, 64, 64))
+    assert counter.calls > 50  # every BasicConv2d calls F.relu
+    assert torch.nn.functional.relu is render.F.relu and render.F.relu.__name__ == "relu"
+
+
+def test_a_model_the_redirect_cannot_reach_is_named():
+    class ClampNet(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 2, 3)
+
+        def forward(self, x):
+            return self.conv(x).clamp(min=0)
+
+    with pytest.warns(render.ZeroGradientWarning, match="cannot reach it"):
+        render.render(ClampNet(), obj.channel("conv", 0), size=16, steps=2, progress=False)
+
+
+def test_render_leaves_a_training_model_in_training_mode(net):
+    net.train()
+    try:
+        render.render(net, obj.channel("relu2", 3), size=16, steps=2, progress=False)
+        assert net.training
+    finally:
+        net.eval()

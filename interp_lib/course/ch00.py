@@ -6,7 +6,7 @@ import torch
 
 from interp_lib.course.checks import check, expect_close, expect_shape, fail
 from interp_lib.hooks import run_with_cache
-from interp_lib.organism.models import Architecture, ConvNet, init_weights
+from interp_lib.organism.models import tiny_net
 
 
 def _acts(seed: int = 0, shape=(5, 7, 6, 4)) -> torch.Tensor:
@@ -27,18 +27,9 @@ def check_channel_means(fn) -> None:
     expect_close(out, ref, "Average over the batch and both spatial axes (dims 0, 2, 3).")
 
 
-def _tiny_net(seed: int = 0) -> ConvNet:
-    net = ConvNet(Architecture((6, 8), 3, (1,)))
-    init_weights(net, seed)
-    with torch.no_grad():  # nonzero biases, so that a forgotten ReLU or layer shows
-        for m in (net.conv1, net.conv2):
-            m.bias.copy_(torch.linspace(-0.3, 0.3, m.bias.numel()))
-    return net.eval()
-
-
 @check("top_activating")
 def check_top_activating(fn) -> None:
-    net = _tiny_net()
+    net = tiny_net()
     g = torch.Generator().manual_seed(1)
     images = torch.rand(40, 3, 16, 16, generator=g)
     for layer, channel, k in (("relu2", 3, 5), ("relu1", 0, 3), ("conv2", 7, 4)):

@@ -6,7 +6,7 @@ import torch
 
 from interp_lib import attribution
 from interp_lib.course.checks import check, expect_close, expect_shape, fail
-from interp_lib.course.ch00 import _tiny_net
+from interp_lib.organism.models import tiny_net
 
 
 def _images(seed: int, n: int = 3, size: int = 12) -> torch.Tensor:
@@ -14,7 +14,7 @@ def _images(seed: int, n: int = 3, size: int = 12) -> torch.Tensor:
 
 
 def _net():
-    return _tiny_net(seed=3)
+    return tiny_net(seed=3)
 
 
 @check("saliency_map")
@@ -22,7 +22,7 @@ def check_saliency_map(fn) -> None:
     net, x = _net(), _images(0)
     out = fn(net, x.clone(), 5)
     expect_shape(out, tuple(x.shape), "saliency_map(model, images, 5)")
-    grad = attribution.saliency(net, x, 5, abs=False)
+    grad = attribution.saliency(net, x, 5, absolute=False)
     if torch.allclose(out, grad, atol=1e-6) and (grad < 0).any():
         fail("your map has negative values: the saliency map is the *absolute* gradient.")
     if torch.allclose(out, attribution.saliency(net, x, 4), atol=1e-6):

@@ -1,11 +1,16 @@
 """Statistics that judge a visualization beyond "did the unit fire".
 
-The main one is how much of an image's energy sits at high spatial
+The first is how much of an image's energy sits at high spatial
 frequencies: adversarial noise puts much of it there, natural-looking
-images (and the organism's line drawings) little.
+images (and the organism's line drawings) little. The second asks whether
+a visualization *looks like* a curve: `match_stimuli` compares it with
+synthetic arcs and lines by normalized cross-correlation.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -18,6 +23,9 @@ def high_frequency_fraction(images: Tensor, cutoff: float = 0.25) -> Tensor:
     image has no energy at all (and gets 0). Frequencies run up to 0.5 cycles
     per pixel (the Nyquist limit), so cutoff=0.25 splits the band in half.
     Returns (N,) in [0, 1].
+
+    >>> high_frequency_fraction(torch.full((2, 3, 8, 8), 0.5))
+    tensor([0., 0.])
     """
     if images.ndim != 4:
         raise ValueError(f"expected images shaped (N, C, H, W), got {tuple(images.shape)}")
@@ -37,3 +45,108 @@ def high_frequency_fraction(images: Tensor, cutoff: float = 0.25) -> Tensor:
     total = (power * weight).sum(dim=(1, 2, 3))
     above = (power * weight * high).sum(dim=(1, 2, 3))
     return torch.where(total > 0, above / total.clamp_min(1e-20), torch.zeros_like(total))
+
+
+# --- does a visualization look like a curve? ---------------------------------------------
+
+LUMA = (0.299, 0.587, 0.114)
+
+
+def highpass_luminance(images: Tensor, *, sigma: float = 2.0) -> Tensor:
+    """Luminance minus its Gaussian blur: (N, 3, H, W) -> (N, H, W).
+
+    What is left are the strokes and edges of an image, without its slow
+    shading or its background colour; a stroke of either contrast polarity
+    leaves a ridge of opposite sign.
+
+    >>> highpass_luminance(torch.full((1, 3, 8, 8), 0.7)).abs().max() < 1e-6
+    tensor(True)
+    """
+    from interp_lib.optvis.param import gaussian_blur
+
+    luma = torch.einsum("nchw,c->nhw", images, torch.tensor(LUMA, device=images.device))[:, None]
+    return (luma - gaussian_blur(luma, sigma))[:, 0]
+
+
+def normalized_cross_correlation(a: Tensor, b: Tensor) -> Tensor:
+    """Pearson correlation of two stacks of maps over their last two dimensions.
+
+    a: (..., H, W), b: (..., H, W), broadcast against each other. 1 for maps equal
+    up to scale and offset, -1 for a map and its negative, about 0 for unrelated maps.
+
+    >>> x = torch.rand(5, 5)
+    >>> round(float(normalized_cross_correlation(x, 2 * x + 1)), 6)
+    1.0
+    """
+    a = a - a.mean(dim=(-2, -1), keepdim=True)
+    b = b - b.mean(dim=(-2, -1), keepdim=True)
+    num = (a * b).sum(dim=(-2, -1))
+    den = (a.square().sum(dim=(-2, -1)) * b.square().sum(dim=(-2, -1))).sqrt()
+    return torch.where(den > 0, num / den.clamp_min(1e-20), torch.zeros_like(num))
+
+
+@dataclass
+class StimulusMatch:
+    """How well an image matches its best synthetic stimuli (NCC of high-passed luminance).
+
+    best_kind: "arc" or "line", whichever matched best; arc_score and
+    line_score: the best NCC among arcs and among lines (of either polarity);
+    arc_orientation: the orientation (degrees) of the best arc; arc_radius its
+    radius; line_angle: the angle of the best line.
+    """
+
+    best_kind: str
+    arc_score: float
+    arc_orientation: float
+    arc_radius: float
+    line_score: float
+    line_angle: float
+
+
+def match_stimuli(images: Tensor, centre: tuple[float, float], window: int, *,
+                  radii: Sequence[float] = (5.0, 7.0, 9.0, 12.0, 15.0), n_orientations: int = 72,
+                  line_lengths: Sequence[float] = (8.0, 14.0, 20.0),
+                  line_offsets: Sequence[float] = (-3.0, 0.0, 3.0), sigma: float = 2.0
+                  ) -> list[StimulusMatch]:
+    """Compare each image with arcs and lines centred on `centre` (x, y), inside a
+    window x window square around it (a unit's receptive field).
+
+    The score is the normalized cross-correlation of high-passed luminance, so a
+    stroke's colour, contrast and polarity do not matter, only its shape and
+    place. Calibration on 64 px images with a 32 px window: white noise scores
+    about 0.05, 1/f noise about 0.08, the stimulus itself 1.0.
+
+    images: (N, 3, H, W) in [0, 1]. Returns one StimulusMatch per image.
+
+    >>> from interp_lib.organism import stimuli
+    >>> m = match_stimuli(stimuli.curves(135, radius=9), (32, 32), 32)[0]
+    >>> m.best_kind, m.arc_orientation, round(m.arc_score, 2)
+    ('arc', 135.0, 1.0)
+    """
+    from interp_lib.organism import stimuli
+
+    size = images.shape[-1]
+    half = window / 2
+    top, left = max(0, round(centre[1] - half)), max(0, round(centre[0] - half))
+    crop = (slice(top, min(size, top + window)), slice(left, min(size, left + window)))
+    orientations = torch.arange(n_orientations) * (360.0 / n_orientations)
+    radii_t = torch.tensor([float(r) for r in radii])
+    arcs = stimuli.curves(orientations[None, :], radii_t[:, None], size=size, centre=centre)
+    angles = torch.arange(n_orientations // 2) * (360.0 / n_orientations)
+    lines = stimuli.lines(angles[:, None, None], torch.tensor(line_lengths)[None, :, None],
+                          offset=torch.tensor(line_offsets)[None, None, :], size=size,
+                          centre=centre)
+    arc_maps = highpass_luminance(arcs, sigma=sigma)[(slice(None),) + crop]
+    line_maps = highpass_luminance(lines, sigma=sigma)[(slice(None),) + crop]
+    maps = highpass_luminance(images.detach().cpu().float(), sigma=sigma)[(slice(None),) + crop]
+    results = []
+    for m in maps:
+        # Either polarity: a black-on-white stroke is the negative of a white-on-black one.
+        arc = normalized_cross_correlation(m, arc_maps).abs()  # (R * O,)
+        line = normalized_cross_correlation(m, line_maps).abs()
+        a, li = int(arc.argmax()), int(line.argmax())
+        results.append(StimulusMatch(
+            "arc" if arc[a] >= line[li] else "line", float(arc[a]),
+            float(orientations[a % n_orientations]), float(radii_t[a // n_orientations]),
+            float(line[li]), float(angles[li // (len(line_lengths) * len(line_offsets))])))
+    return results

@@ -117,55 +117,157 @@ def _check_channel(a: Tensor, layer: str, channel: int) -> None:
 
 # --- the objectives -------------------------------------------------------------------
 
-def neuron(layer: str, channel: int, x: int | None = None, y: int | None = None,
+def _label(kind: str, *args, batch: int | None = None, **kwargs) -> str:
+    """An objective's name, from its arguments: `channel('relu3', 4, batch=0)`."""
+    parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items() if v is not None]
+    if batch is not None:
+        parts.append(f"batch={batch}")
+    return f"{kind}({', '.join(parts)})"
+
+
+def _position(a: Tensor, layer: str, x: int | None, y: int | None) -> tuple[int, int]:
+    """(row, col) of the position (x, y), each defaulting to the centre: W // 2, H // 2."""
+    h, w = a.shape[2:]
+    row = h // 2 if y is None else y
+    col = w // 2 if x is None else x
+    if not (0 <= row < h and 0 <= col < w):
+        raise ValueError(f"position (x={col}, y={row}) is outside {layer!r}'s {w}x{h} grid "
+                         f"(x from 0 to {w - 1}, y from 0 to {h - 1})")
+    return row, col
+
+
+def _vector(vector: Tensor | Sequence[float], a: Tensor, layer: str, what: str) -> Tensor:
+    v = torch.as_tensor(vector, dtype=a.dtype, device=a.device)
+    if v.shape != (a.shape[1],):
+        raise ValueError(f"the {what} has shape {tuple(v.shape)}; {layer!r} has {a.shape[1]} "
+                         f"channels, so it needs shape ({a.shape[1]},)")
+    return v
+
+
+def neuron(layer: str, channel: int, *, x: int | None = None, y: int | None = None,
            batch: int | None = None) -> Objective:
-    """One neuron: a channel at one position (the centre by default)."""
+    """One neuron: a channel at one position, column x and row y (the centre by default:
+    x = W // 2, y = H // 2).
+
+    >>> neuron("relu3", 4)({"relu3": torch.ones(2, 8, 5, 5)})
+    tensor(2.)
+    """
     def fn(acts: Acts) -> Tensor:
         a = _pick_batch(_layer(acts, layer), batch)
         _check_channel(a, layer, channel)
-        h, w = a.shape[2:]
-        row = h // 2 if y is None else y
-        col = w // 2 if x is None else x
-        if not (0 <= row < h and 0 <= col < w):
-            raise ValueError(f"position (x={col}, y={row}) is outside {layer!r}'s {w}x{h} grid "
-                             f"(x from 0 to {w - 1}, y from 0 to {h - 1})")
+        row, col = _position(a, layer, x, y)
         return a[:, channel, row, col].sum()
-    return Objective(fn, [layer], f"neuron({layer!r}, {channel})")
+    return Objective(fn, [layer], _label("neuron", layer, channel, x=x, y=y, batch=batch))
 
 
-def channel(layer: str, channel: int, batch: int | None = None) -> Objective:
-    """A channel: its mean activation over all positions."""
+def channel(layer: str, channel: int, *, batch: int | None = None) -> Objective:
+    """A channel: its mean activation over all positions.
+
+    >>> channel("relu3", 1)({"relu3": torch.arange(8.).view(1, 2, 2, 2)})
+    tensor(5.5000)
+    """
     def fn(acts: Acts) -> Tensor:
         a = _pick_batch(_layer(acts, layer), batch)
         _check_channel(a, layer, channel)
         return a[:, channel].mean(dim=(1, 2)).sum()
-    return Objective(fn, [layer], f"channel({layer!r}, {channel})")
+    return Objective(fn, [layer], _label("channel", layer, channel, batch=batch))
 
 
-def layer(layer: str, batch: int | None = None) -> Objective:
-    """A whole layer, DeepDream's objective: the mean of its squared activations."""
+def layer(layer: str, *, batch: int | None = None) -> Objective:
+    """A whole layer, DeepDream's objective: the mean of its squared activations.
+
+    >>> layer("relu3")({"relu3": torch.full((1, 2, 3, 3), 2.0)})
+    tensor(4.)
+    """
     def fn(acts: Acts) -> Tensor:
         a = _pick_batch(_layer(acts, layer, ndim=None), batch)
         return (a**2).flatten(1).mean(dim=1).sum()
-    return Objective(fn, [layer], f"layer({layer!r})")
+    return Objective(fn, [layer], _label("layer", layer, batch=batch))
 
 
 deepdream = layer
 
 
-def direction(layer: str, vector: Tensor | Sequence[float], batch: int | None = None) -> Objective:
-    """A direction in a layer's channel space: the dot product of each position's
-    activation vector (C,) with `vector` (C,), averaged over positions."""
-    vec = torch.as_tensor(vector, dtype=torch.float32)
+def _dot_cossim(a: Tensor, v: Tensor, cossim_pow: float) -> Tensor:
+    """Dot products of activation vectors a (N, C, ...) with v (C,), times their cosine
+    similarity to the power cossim_pow (clamped at 0.1, as Lucid does, so that a
+    negative or zero similarity cannot flip or kill the objective)."""
+    shape = (1, -1) + (1,) * (a.ndim - 2)
+    dot = (a * v.view(shape)).sum(dim=1)
+    if cossim_pow == 0:
+        return dot
+    cos = dot / (a.norm(dim=1) * v.norm()).clamp_min(1e-8)
+    return dot * cos.clamp_min(0.1) ** cossim_pow
 
+
+def direction(layer: str, vector: Tensor | Sequence[float], *, cossim_pow: float = 0.0,
+              batch: int | None = None) -> Objective:
+    """A direction in a layer's channel space: the dot product of each position's
+    activation vector (C,) with `vector` (C,), averaged over positions.
+
+    cossim_pow > 0 multiplies the dot product by its cosine similarity to that
+    power (Lucid's `direction` with `cossim_pow`): the image must then point
+    *along* the vector, not merely have a large component on it.
+
+    >>> direction("relu3", [1.0, -1.0])({"relu3": torch.ones(1, 2, 4, 4)})
+    tensor(0.)
+    """
     def fn(acts: Acts) -> Tensor:
         a = _pick_batch(_layer(acts, layer), batch)
-        if vec.shape != (a.shape[1],):
-            raise ValueError(f"the direction has shape {tuple(vec.shape)}; {layer!r} has "
-                             f"{a.shape[1]} channels, so it needs shape ({a.shape[1]},)")
-        v = vec.to(a.device, a.dtype)
-        return torch.einsum("nchw,c->nhw", a, v).mean(dim=(1, 2)).sum()
-    return Objective(fn, [layer], f"direction({layer!r})")
+        v = _vector(vector, a, layer, "direction")
+        return _dot_cossim(a, v, cossim_pow).mean(dim=(1, 2)).sum()
+    return Objective(fn, [layer], _label("direction", layer, cossim_pow=cossim_pow or None,
+                                         batch=batch))
+
+
+def direction_neuron(layer: str, vector: Tensor | Sequence[float], *, x: int | None = None,
+                     y: int | None = None, cossim_pow: float = 0.0,
+                     batch: int | None = None) -> Objective:
+    """A direction at one position (the centre by default): Lucid's `direction_neuron`.
+
+    >>> direction_neuron("relu3", [2.0, 0.0])({"relu3": torch.ones(1, 2, 3, 3)})
+    tensor(2.)
+    """
+    def fn(acts: Acts) -> Tensor:
+        a = _pick_batch(_layer(acts, layer), batch)
+        v = _vector(vector, a, layer, "direction")
+        row, col = _position(a, layer, x, y)
+        return _dot_cossim(a[:, :, row, col], v, cossim_pow).sum()
+    return Objective(fn, [layer], _label("direction_neuron", layer, x=x, y=y,
+                                         cossim_pow=cossim_pow or None, batch=batch))
+
+
+def channel_weight(layer: str, weight: Tensor | Sequence[float], *,
+                   batch: int | None = None) -> Objective:
+    """A weighted sum of channels: sum over c of weight[c] * channel c's mean over positions.
+
+    weight: (C,). Lucent's `channel_weight`; with a one-hot weight it is `channel`.
+
+    >>> channel_weight("relu3", [0.5, 2.0])({"relu3": torch.ones(1, 2, 3, 3)})
+    tensor(2.5000)
+    """
+    def fn(acts: Acts) -> Tensor:
+        a = _pick_batch(_layer(acts, layer), batch)
+        w = _vector(weight, a, layer, "weight")
+        return (a.mean(dim=(2, 3)) * w).sum()
+    return Objective(fn, [layer], _label("channel_weight", layer, batch=batch))
+
+
+def neuron_weight(layer: str, weight: Tensor | Sequence[float], *, x: int | None = None,
+                  y: int | None = None, batch: int | None = None) -> Objective:
+    """A weighted sum of the neurons at one position (the centre by default).
+
+    weight: (C,). Lucent's `neuron_weight`.
+
+    >>> neuron_weight("relu3", [1.0, 3.0])({"relu3": torch.ones(1, 2, 3, 3)})
+    tensor(4.)
+    """
+    def fn(acts: Acts) -> Tensor:
+        a = _pick_batch(_layer(acts, layer), batch)
+        w = _vector(weight, a, layer, "weight")
+        row, col = _position(a, layer, x, y)
+        return (a[:, :, row, col] * w).sum()
+    return Objective(fn, [layer], _label("neuron_weight", layer, x=x, y=y, batch=batch))
 
 
 def _check_class(logits: Tensor, cls: int) -> None:
@@ -174,23 +276,31 @@ def _check_class(logits: Tensor, cls: int) -> None:
                          f"classes (0 to {logits.shape[1] - 1})")
 
 
-def class_logit(cls: int, batch: int | None = None) -> Objective:
-    """A class's logit: the model's output before the softmax."""
+def class_logit(cls: int, *, batch: int | None = None) -> Objective:
+    """A class's logit: the model's output before the softmax.
+
+    >>> class_logit(1)({"output": torch.tensor([[0.5, 2.0]])})
+    tensor(2.)
+    """
     def fn(acts: Acts) -> Tensor:
         logits = _pick_batch(acts[OUTPUT], batch)
         _check_class(logits, cls)
         return logits[:, cls].sum()
-    return Objective(fn, [OUTPUT], f"class_logit({cls})")
+    return Objective(fn, [OUTPUT], _label("class_logit", cls, batch=batch))
 
 
-def class_probability(cls: int, batch: int | None = None) -> Objective:
+def class_probability(cls: int, *, batch: int | None = None) -> Objective:
     """A class's probability: after the softmax. It can rise by *suppressing the
-    other classes* rather than by showing more of this one."""
+    other classes* rather than by showing more of this one.
+
+    >>> class_probability(0)({"output": torch.tensor([[0.0, 0.0]])})
+    tensor(0.5000)
+    """
     def fn(acts: Acts) -> Tensor:
         logits = _pick_batch(acts[OUTPUT], batch)
         _check_class(logits, cls)
         return torch.softmax(logits, dim=1)[:, cls].sum()
-    return Objective(fn, [OUTPUT], f"class_probability({cls})")
+    return Objective(fn, [OUTPUT], _label("class_probability", cls, batch=batch))
 
 
 def diversity(layer: str) -> Objective:
@@ -199,6 +309,9 @@ def diversity(layer: str) -> Objective:
     Each image's style at `layer` is its Gram matrix (C, C) of channel
     correlations; the objective is minus the mean cosine similarity between
     the Gram matrices of different images (Lucid's diversity term).
+
+    >>> diversity("relu3")({"relu3": torch.ones(3, 2, 4, 4)})  # identical images
+    tensor(-1.)
     """
     def fn(acts: Acts) -> Tensor:
         a = _layer(acts, layer)
@@ -210,7 +323,7 @@ def diversity(layer: str) -> Objective:
                                              dim=1)
         sim = gram @ gram.T
         return -(sim.sum() - sim.diagonal().sum()) / (n * (n - 1))
-    return Objective(fn, [layer], f"diversity({layer!r})")
+    return Objective(fn, [layer], _label("diversity", layer))
 
 
 def channel_interpolate(layer1: str, channel1: int, layer2: str, channel2: int) -> Objective:
@@ -219,6 +332,10 @@ def channel_interpolate(layer1: str, channel1: int, layer2: str, channel2: int) 
     Image i of N maximises (1 - w) * channel1 + w * channel2 with w = i / (N - 1):
     the first image is pure channel1, the last pure channel2, the ones between
     mix the two in even steps.
+
+    >>> a = torch.zeros(3, 2, 1, 1); a[:, 1] = 1.0
+    >>> channel_interpolate("r", 0, "r", 1)({"r": a})  # weights 0, 0.5, 1 on channel 1
+    tensor(1.5000)
     """
     def fn(acts: Acts) -> Tensor:
         a1, a2 = _layer(acts, layer1), _layer(acts, layer2)
@@ -230,33 +347,66 @@ def channel_interpolate(layer1: str, channel1: int, layer2: str, channel2: int) 
         m2 = a2[:, channel2].mean(dim=(1, 2))
         return ((1 - w) * m1 + w * m2).sum()
     return Objective(fn, [layer1, layer2],
-                     f"channel_interpolate({layer1!r}, {channel1}, {layer2!r}, {channel2})")
+                     _label("channel_interpolate", layer1, channel1, layer2, channel2))
+
+
+def alignment(layer: str, *, decay_ratio: float = 2.0) -> Objective:
+    """Rewards neighbouring images of a batch for looking alike at `layer` (Lucid's alignment).
+
+    Minus the mean squared difference between the activations of images i and
+    i + d, for d = 1 to 4, each weighted by 1 / decay_ratio ** d. Added to an
+    interpolation, it keeps the frames lined up with each other.
+
+    >>> frames = torch.ones(4, 2, 3, 3)
+    >>> frames[3] = 0  # the last frame differs: d = 1, 2 and 3 each see one differing pair
+    >>> alignment("relu3")({"relu3": frames})
+    tensor(-0.8750)
+    """
+    def fn(acts: Acts) -> Tensor:
+        a = _layer(acts, layer, ndim=None)
+        total = a.new_zeros(())
+        for d in range(1, min(5, a.shape[0])):
+            total = total + ((a[d:] - a[:-d]) ** 2).flatten(1).mean(dim=1).sum() / decay_ratio**d
+        return -total
+    return Objective(fn, [layer], _label("alignment", layer, decay_ratio=decay_ratio))
 
 
 # --- regularizers: subtract these -------------------------------------------------------
 
-def total_variation(batch: int | None = None) -> Objective:
+def total_variation(*, batch: int | None = None) -> Objective:
     """How much neighbouring pixels differ: the mean absolute difference between
-    horizontal and vertical neighbours. High for noise, low for smooth images."""
+    horizontal and vertical neighbours. High for noise, low for smooth images.
+
+    >>> total_variation()({"input": torch.zeros(1, 3, 4, 4)})
+    tensor(0.)
+    """
     def fn(acts: Acts) -> Tensor:
         x = _pick_batch(acts[INPUT], batch)
         dx = (x[..., :, 1:] - x[..., :, :-1]).abs().mean(dim=(1, 2, 3))
         dy = (x[..., 1:, :] - x[..., :-1, :]).abs().mean(dim=(1, 2, 3))
         return (dx + dy).sum()
-    return Objective(fn, [INPUT], "total_variation()")
+    return Objective(fn, [INPUT], _label("total_variation", batch=batch))
 
 
-def l1(constant: float = 0.5, batch: int | None = None) -> Objective:
-    """Mean absolute distance of the pixels from `constant` (grey by default)."""
+def l1(constant: float = 0.5, *, batch: int | None = None) -> Objective:
+    """Mean absolute distance of the pixels from `constant` (grey by default).
+
+    >>> l1()({"input": torch.ones(1, 3, 2, 2)})
+    tensor(0.5000)
+    """
     def fn(acts: Acts) -> Tensor:
         x = _pick_batch(acts[INPUT], batch)
         return (x - constant).abs().mean(dim=(1, 2, 3)).sum()
-    return Objective(fn, [INPUT], f"l1({constant})")
+    return Objective(fn, [INPUT], _label("l1", constant, batch=batch))
 
 
-def l2(constant: float = 0.5, batch: int | None = None) -> Objective:
-    """Root mean squared distance of the pixels from `constant`."""
+def l2(constant: float = 0.5, *, batch: int | None = None) -> Objective:
+    """Root mean squared distance of the pixels from `constant`.
+
+    >>> l2()({"input": torch.zeros(1, 3, 2, 2)})
+    tensor(0.5000)
+    """
     def fn(acts: Acts) -> Tensor:
         x = _pick_batch(acts[INPUT], batch)
         return ((x - constant) ** 2).mean(dim=(1, 2, 3)).add(1e-12).sqrt().sum()
-    return Objective(fn, [INPUT], f"l2({constant})")
+    return Objective(fn, [INPUT], _label("l2", constant, batch=batch))

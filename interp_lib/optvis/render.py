@@ -1,33 +1,52 @@
 """Feature visualization by optimization: find the input that maximises an objective.
 
-    result = render(model, objectives.channel("relu3", 4))
+    result = render(model, obj.channel("relu3", 4))
     result.images        # (1, 3, 64, 64)
 
 Each step: the parameterization produces the images, the transforms perturb
-them, the model runs with hooks recording the objective's layers, and Adam
-takes a step up the objective's gradient with respect to the image
-parameters (never the model's weights). The whole batch is one forward pass,
-so `render_channels` renders many channels for little more than the price of one.
+them, the model runs with hooks recording the objective's layers, and the
+optimizer (Adam by default) takes a step up the objective's gradient with
+respect to the image parameters (never the model's weights). The whole batch
+is one forward pass, so `render_channels` renders many channels for little
+more than the price of one.
 
-Hooks live only for the duration of a render: they are removed when it ends,
-fails or is interrupted with Ctrl-C.
+The render runs on the model's device and leaves the model as it found it:
+hooks are removed when it ends, fails or is interrupted with Ctrl-C, the
+model's train/eval mode is restored, and its weights and their `.grad` are
+never touched.
+
+What plugs in, each checked on the first step with a plain-words error:
+
+- `param`: an `optvis.param` parameterization, or any `nn.Module` whose
+  forward() takes no argument and returns images (N, 3, H, W) in [0, 1]
+  (its parameters are what is optimized);
+- `transforms`: "standard", None, a seeded transform `t(images, generator)`
+  (see `optvis.transforms`), or a plain callable `t(images)` such as a
+  torchvision transform or a lambda;
+- `optimizer`: a factory `params -> torch.optim.Optimizer`
+  (default: Adam with learning rate `lr`).
 """
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from interp_lib.hooks import capture, eval_mode, model_device, resolve
 from interp_lib.optvis import objectives as obj
-from interp_lib.optvis import param as P
-from interp_lib.optvis import transforms as T
-from interp_lib.hooks import capture, resolve
+from interp_lib.optvis.param import ImageParam, colour_sqrt_for, image
+from interp_lib.optvis.transforms import SeededTransform, identity, standard
+
+Param = nn.Module
+OptimizerFactory = Callable[[list[Tensor]], torch.optim.Optimizer]
 
 
 class ZeroGradientWarning(UserWarning):
@@ -58,22 +77,40 @@ class RedirectedReLU(torch.autograd.Function):
         return torch.where(dead.view(-1, *[1] * (x.ndim - 1)), redirected, relu_grad)
 
 
+class RedirectCounter:
+    """How many ReLU calls the redirect reached (0: the model calls none it can reach)."""
+
+    calls = 0
+
+
 @contextmanager
-def redirected_relus(model: nn.Module) -> Iterator[None]:
-    """Within the block, every nn.ReLU of the model uses RedirectedReLU's gradient."""
-    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
-    inplace = [m.inplace for m in relus]
-    handles = []
+def redirected_relus() -> Iterator[RedirectCounter]:
+    """Within the block, every call of `torch.nn.functional.relu` uses RedirectedReLU's gradient.
+
+    That covers `nn.ReLU` modules (their forward calls it) and models that call
+    the function directly, as torchvision's GoogLeNet does. A model that
+    computes its ReLUs some other way (`torch.relu`, `x.clamp(min=0)`) is not
+    reached: the returned counter stays at 0 and `render` says so. The
+    original function is restored when the block ends, also on error.
+
+    >>> with redirected_relus() as counter:
+    ...     _ = torch.nn.ReLU()(torch.randn(3))
+    >>> counter.calls, F.relu.__name__
+    (1, 'relu')
+    """
+    original = F.relu
+    counter = RedirectCounter()
+
+    def relu(input: Tensor, inplace: bool = False) -> Tensor:
+        counter.calls += 1
+        # Out of place always: the redirected gradient needs the ReLU's input intact.
+        return RedirectedReLU.apply(input)
+
+    F.relu = relu
     try:
-        for m in relus:
-            m.inplace = False  # the hook needs the ReLU's input intact
-            handles.append(m.register_forward_hook(lambda mod, inp, out: RedirectedReLU.apply(inp[0])))
-        yield
+        yield counter
     finally:
-        for h in handles:
-            h.remove()
-        for m, flag in zip(relus, inplace):
-            m.inplace = flag
+        F.relu = original
 
 
 @dataclass
@@ -90,121 +127,238 @@ class RenderResult:
 def render(
     model: nn.Module,
     objective: obj.Objective,
+    *,
+    param: Param | None = None,
     size: int = 64,
-    batch: int = 1,
-    param: P.ImageParam | None = None,
+    batch_size: int = 1,
     steps: int = 256,
     lr: float = 0.05,
-    transforms: T.Transform | str | None = "standard",
+    optimizer: OptimizerFactory | None = None,
+    transforms: SeededTransform | Callable[[Tensor], Tensor] | str | None = "standard",
     snapshots: Iterable[int] = (),
     seed: int = 0,
-    device: str | torch.device = "cpu",
     progress: bool = True,
-    callback: Callable[[int, P.ImageParam], None] | None = None,
+    callback: Callable[[int, Param], None] | None = None,
     redirect_relu_steps: int = 16,
 ) -> RenderResult:
-    """Optimize images to maximise `objective`.
+    """Optimize images to maximise `objective`; returns a RenderResult.
 
-    size, batch: of the images, when `param` is not given (the default is a
-    Fourier parameterization with colour decorrelated by the model's data
-    statistics). transforms: "standard" (Lucid's set scaled to `size`), None,
-    or a transform. snapshots: steps after which to keep a copy of the images.
-    callback(step, param): called after every step (chapter 2 uses it to blur).
-    redirect_relu_steps: for this many first steps, ReLUs (nn.ReLU modules) pass
-    gradient to silent units (see RedirectedReLU), so that no render stays grey.
-    The same seed gives the same render.
+    param: the image parameterization (default: `param.image(size,
+    batch_size=batch_size)`, Fourier with colours decorrelated by the model's
+    own colour statistics, created on the model's device). transforms:
+    "standard" (Lucid's set scaled to the image size), None, or a transform.
+    optimizer: a factory `params -> optimizer` (default Adam(params, lr)).
+    snapshots: steps after which to keep a copy of the images. callback(step,
+    param): called after every step (chapter 2 uses it to blur).
+    redirect_relu_steps: for this many first steps, ReLUs pass gradient to
+    silent units (see RedirectedReLU), so that no render stays grey. The same
+    seed gives the same render.
+
+    >>> from interp_lib.organism.models import tiny_net
+    >>> result = render(tiny_net(), obj.channel("relu2", 3), size=16, steps=20, progress=False)
+    >>> result.images.shape, result.history[-1] > result.history[0]
+    (torch.Size([1, 3, 16, 16]), True)
     """
     if not isinstance(objective, obj.Objective):
-        raise TypeError(f"objective must be an Objective (see interp_lib.objectives), "
+        raise TypeError(f"objective must be an Objective (see interp_lib.optvis.objectives), "
                         f"got {type(objective).__name__}")
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
     for layer in objective.model_layers:
         resolve(model, layer)  # an unknown layer fails here, listing the valid ones
-    model = model.to(device).eval()
+    device = model_device(model)
     if param is None:
-        param = P.image(size, batch=batch, colour_sqrt=P.colour_sqrt_for(model), seed=seed,
-                        device=device)
-    param = param.to(device)
-    transform = _as_transform(transforms, param.shape[-1])
-    params = [p for p in param.parameters() if p.requires_grad]  # not a generator's weights
-    opt = torch.optim.Adam(params, lr=lr)
+        param = image(size, batch_size=batch_size, colour_sqrt=colour_sqrt_for(model), seed=seed,
+                      device=device)
+    params = _parameters_of(param)
+    opt = _make_optimizer(optimizer, params, lr)
     g = torch.Generator().manual_seed(seed)
     keep = set(snapshots)
     history: list[float] = []
     saved: dict[int, Tensor] = {}
+    transform = None
 
-    # The redirect hooks go on first, so that the capture hooks (which run after them)
-    # record the redirected outputs that the objective differentiates.
-    with ExitStack() as early:
-        if redirect_relu_steps > 0:
-            early.enter_context(redirected_relus(model))
-        with capture(model, objective.model_layers, detach=False) as acts:
-            for step in tqdm(range(steps), disable=not progress, desc="render", unit="step",
-                             leave=False):
-                if step == redirect_relu_steps:
-                    early.close()  # back to the true ReLU gradient
-                images = param()
-                out = model(transform(images, g))
-                value = objective({**acts, obj.INPUT: images, obj.OUTPUT: out})
-                if not torch.isfinite(value):
-                    raise FloatingPointError(
-                        f"the objective became {value.item()} at step {step}: the optimization "
-                        f"diverged. Try a smaller learning rate (lr={lr}).")
-                grads = torch.autograd.grad(value, params, allow_unused=True)
-                if all(gr is None for gr in grads):
-                    raise ValueError(f"{objective.name} does not depend on the image: its gradient "
-                                     "with respect to the image is missing. Does it read a layer "
-                                     "the model actually computes from its input?")
-                if step == redirect_relu_steps and all(gr is None or not gr.any() for gr in grads):
-                    warnings.warn(
-                        f"the gradient of {objective.name} is exactly zero at step {step}: the unit "
-                        "may be silent (behind a ReLU) for these images, and the image will not "
-                        "change. Try another seed, a different unit, or the pre-ReLU layer.",
-                        ZeroGradientWarning, stacklevel=2)
-                for p, gr in zip(params, grads):
-                    p.grad = None if gr is None else -gr  # Adam minimises: ascend the objective
-                opt.step()
-                history.append(value.item())
-                if callback is not None:
-                    callback(step, param)
-                if step + 1 in keep:
+    with ExitStack() as stack:
+        stack.enter_context(eval_mode(model))
+        redirect = stack.enter_context(ExitStack())
+        counter = redirect.enter_context(redirected_relus()) if redirect_relu_steps > 0 else None
+        acts = stack.enter_context(capture(model, objective.model_layers, detach=False))
+        for step in tqdm(range(steps), disable=not progress, desc="render", unit="step",
+                         leave=False):
+            if step == redirect_relu_steps:
+                redirect.close()  # back to the true ReLU gradient
+            images = _images_of(param, device) if step == 0 else param()
+            if transform is None:
+                transform = _as_transform(transforms, images.shape[-1])
+            out = model(_apply(transform, images, g))
+            if step == 0 and counter is not None and counter.calls == 0:
+                warnings.warn(
+                    f"{type(model).__name__} calls no torch.nn.functional.relu (and has no nn.ReLU), "
+                    "so the redirected-ReLU start cannot reach it: a unit that is silent for the "
+                    "starting image may stay grey. Set redirect_relu_steps=0 to silence this.",
+                    ZeroGradientWarning, stacklevel=2)
+            value = objective({**acts, obj.INPUT: images, obj.OUTPUT: out})
+            if not torch.isfinite(value):
+                raise FloatingPointError(
+                    f"the objective became {value.item()} at step {step}: the optimization "
+                    f"diverged. Try a smaller learning rate (lr={lr}).")
+            grads = torch.autograd.grad(value, params, allow_unused=True)
+            if all(gr is None for gr in grads):
+                raise ValueError(f"{objective.name} does not depend on the image: its gradient "
+                                 "with respect to the image is missing. Does it read a layer "
+                                 "the model actually computes from its input?")
+            if step == redirect_relu_steps and all(gr is None or not gr.any() for gr in grads):
+                warnings.warn(
+                    f"the gradient of {objective.name} is exactly zero at step {step}: the unit "
+                    "may be silent (behind a ReLU) for these images, and the image will not "
+                    "change. Try another seed, a different unit, or the pre-ReLU layer.",
+                    ZeroGradientWarning, stacklevel=2)
+            for p, gr in zip(params, grads):
+                p.grad = None if gr is None else -gr  # optimizers minimise: ascend the objective
+            opt.step()
+            history.append(value.item())
+            if callback is not None:
+                callback(step, param)
+            if step + 1 in keep:
+                with torch.no_grad():
                     saved[step + 1] = param().detach().cpu()
     with torch.no_grad():
         final = param().detach()
+    for p in params:
+        p.grad = None
     return RenderResult(final, history, saved, param)
 
 
-def _as_transform(transforms: T.Transform | str | None, size: int) -> T.Transform:
-    """"standard" -> the standard set for this image size; None -> no transform."""
+def _parameters_of(param: Param) -> list[Tensor]:
+    """The tensors to optimize: the parameterization's trainable parameters."""
+    if not isinstance(param, nn.Module):
+        raise TypeError(
+            f"param must be an nn.Module whose forward() returns images (N, 3, H, W) in [0, 1] "
+            f"(see interp_lib.optvis.param); got {type(param).__name__}. Wrap a function and its "
+            "tensors in a module, with the tensors as nn.Parameter.")
+    # A prior's frozen weights (LatentImage) are not optimized: only what requires grad.
+    params = [p for p in param.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError(f"the parameterization {type(param).__name__} has no trainable "
+                         "parameters: nothing to optimize")
+    return params
+
+
+def _images_of(param: Param, device: torch.device) -> Tensor:
+    """The first images of a parameterization, checked against what render needs."""
+    images = param()
+    name = type(param).__name__
+    if not isinstance(images, Tensor) or images.ndim != 4 or images.shape[1] != 3:
+        got = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
+        raise ValueError(f"the parameterization {name} must return images shaped (N, 3, H, W); "
+                         f"it returned {got}")
+    if images.device != device:
+        raise ValueError(f"the parameterization {name} makes images on {images.device}, but the "
+                         f"model is on {device}: create it there (for example with device=)")
+    with torch.no_grad():
+        low, high = float(images.min()), float(images.max())
+    if low < -1e-3 or high > 1 + 1e-3:
+        raise ValueError(f"the parameterization {name} must return images in [0, 1]; its values "
+                         f"run from {low:.3g} to {high:.3g}. Squash them, for example with a "
+                         "sigmoid.")
+    return images
+
+
+def _make_optimizer(factory: OptimizerFactory | None, params: list[Tensor], lr: float
+                    ) -> torch.optim.Optimizer:
+    if factory is None:
+        return torch.optim.Adam(params, lr=lr)
+    opt = factory(params)
+    if not isinstance(opt, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a factory that takes the list of parameters and "
+                        f"returns a torch.optim.Optimizer, for example "
+                        f"lambda params: torch.optim.SGD(params, lr=0.5); it returned "
+                        f"{type(opt).__name__}")
+    return opt
+
+
+def _n_positional(fn: Callable) -> int | None:
+    """How many positional arguments a callable takes (None when it cannot be told)."""
+    target = fn.forward if isinstance(fn, nn.Module) else fn
+    try:
+        sig = inspect.signature(target)
+    except (TypeError, ValueError):
+        return None
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if any(p.kind == inspect.Parameter.VAR_POSITIONAL for p in sig.parameters.values()):
+        return 1  # torchvision's transforms take *inputs: call them with the images alone
+    return sum(p.kind in kinds for p in sig.parameters.values())
+
+
+def _as_transform(transforms, size: int) -> SeededTransform:
+    """Turn the `transforms` argument into a seeded transform `t(images, generator)`.
+
+    "standard" gives the standard set for this image size; None, no transform; a
+    callable of two arguments is used as it is, one of one argument (a
+    torchvision transform, a lambda) is called without the generator.
+    """
     if transforms is None:
-        return T.identity
-    if transforms == "standard":
-        return T.standard(size)
+        return identity
+    if isinstance(transforms, str):
+        if transforms == "standard":
+            return standard(size)
+        raise ValueError(f"transforms must be 'standard', None or a transform, got {transforms!r}")
     if not callable(transforms):
         raise ValueError(f"transforms must be 'standard', None or a transform, got {transforms!r}")
-    return transforms
+    n = _n_positional(transforms)
+    if n == 1 or n is None:
+        return lambda x, g: transforms(x)
+    if n == 2:
+        return transforms
+    raise TypeError(f"a transform is called as t(images) or t(images, generator); "
+                    f"{transforms!r} takes {n} positional arguments")
+
+
+def _apply(transform: SeededTransform, images: Tensor, g: torch.Generator) -> Tensor:
+    out = transform(images, g)
+    if not isinstance(out, Tensor) or out.ndim != 4 or out.shape[:2] != images.shape[:2]:
+        got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+        raise ValueError(f"a transform must map images (N, 3, H, W) to images (N, 3, H', W'); "
+                         f"given {tuple(images.shape)} it returned {got}")
+    return out
 
 
 def channels_objective(layer: str, channels: Sequence[int]) -> obj.Objective:
-    """One channel per batch element: element i maximises channel channels[i]."""
+    """One channel per batch element: element i maximises channel channels[i].
+
+    >>> channels_objective("relu3", [4, 7])
+    Objective(channel('relu3', 4, batch=0) + channel('relu3', 7, batch=1))
+    """
     if len(channels) == 0:
         raise ValueError("channels is empty: name at least one channel to render")
     return sum(obj.channel(layer, int(c), batch=i) for i, c in enumerate(channels))
 
 
-def render_channels(model: nn.Module, layer: str, channels: Sequence[int], **kwargs) -> RenderResult:
-    """Render several channels of a layer as one batch: image i shows channels[i]."""
-    return render(model, channels_objective(layer, channels), batch=len(channels), **kwargs)
+def render_channels(model: nn.Module, layer: str, channels: Sequence[int], **kwargs
+                    ) -> RenderResult:
+    """Render several channels of a layer as one batch: image i shows channels[i].
+
+    kwargs are `render`'s. Returns a RenderResult whose images are (len(channels), 3, H, W).
+
+    >>> from interp_lib.organism.models import tiny_net
+    >>> render_channels(tiny_net(), "relu2", [0, 5], size=16, steps=2, progress=False).images.shape
+    torch.Size([2, 3, 16, 16])
+    """
+    return render(model, channels_objective(layer, channels), batch_size=len(channels), **kwargs)
 
 
-def blur_every(every: int, sigma: float) -> Callable[[int, P.ImageParam], None]:
+def blur_every(every: int, sigma: float) -> Callable[[int, ImageParam], None]:
     """A render callback that blurs the image every `every` steps: frequency
-    penalization by blurring (pass it as `render(..., callback=blur_every(4, 0.5))`)."""
+    penalization by blurring (pass it as `render(..., callback=blur_every(4, 0.5))`).
+
+    >>> from interp_lib.organism.models import tiny_net
+    >>> result = render(tiny_net(), obj.channel("relu2", 0), size=16, steps=4,
+    ...                 callback=blur_every(2, 0.5), progress=False)
+    """
     if every < 1:
         raise ValueError(f"every must be at least 1 step, got {every}")
 
-    def callback(step: int, param: P.ImageParam) -> None:
+    def callback(step: int, param: ImageParam) -> None:
         if (step + 1) % every == 0:
             param.blur_(sigma)
     return callback
@@ -213,7 +367,7 @@ def blur_every(every: int, sigma: float) -> Callable[[int, P.ImageParam], None]:
 @dataclass
 class Comparison:
     """One row per setting: the final images, the objective reached on them (without
-    transforms) and their high-frequency energy fraction."""
+    transforms or penalties) and their high-frequency energy fraction."""
 
     results: dict[str, RenderResult]
     objective: dict[str, float]
@@ -227,15 +381,36 @@ class Comparison:
         return "\n".join(rows)
 
 
+def evaluate(model: nn.Module, objective: obj.Objective, images: Tensor) -> float:
+    """The objective's value on fixed images (no transforms, no gradient).
+
+    Use it to report a render's result on its final images, the way a reader sees them.
+
+    >>> from interp_lib.organism.models import tiny_net
+    >>> evaluate(tiny_net(), obj.channel("relu2", 0), torch.zeros(1, 3, 16, 16)) >= 0
+    True
+    """
+    with torch.no_grad(), eval_mode(model), capture(model, objective.model_layers) as acts:
+        images = images.to(model_device(model))
+        out = model(images)
+        return float(objective({**acts, obj.INPUT: images, obj.OUTPUT: out}))
+
+
 def compare(model: nn.Module, objective: obj.Objective, settings: dict[str, dict],
             **common) -> Comparison:
     """Render the same objective under several settings, at equal steps and seed.
 
     settings: name -> keyword arguments of `render` for that setting (param,
     transforms, callback, an extra `penalty` objective to subtract...). common:
-    arguments shared by all (steps, seed, size, device...). Each result is judged
-    on the untransformed images: the objective without penalties, and the share
+    arguments shared by all (steps, seed, size...). Each result is judged on
+    the untransformed images: the objective without penalties, and the share
     of spectral energy above 0.25 cycles per pixel.
+
+    >>> from interp_lib.organism.models import tiny_net
+    >>> c = compare(tiny_net(), obj.channel("relu2", 0), {"plain": {}, "no transforms":
+    ...             {"transforms": None}}, size=16, steps=3)
+    >>> list(c.objective)
+    ['plain', 'no transforms']
     """
     from interp_lib.optvis.image_stats import high_frequency_fraction
 
@@ -246,9 +421,6 @@ def compare(model: nn.Module, objective: obj.Objective, settings: dict[str, dict
         target = objective - penalty if penalty is not None else objective
         result = render(model, target, **{"progress": False, **common, **kwargs})
         results[name] = result
-        with torch.no_grad(), capture(model, objective.model_layers) as acts:
-            images = result.images
-            out = model(images)
-            values[name] = float(objective({**acts, obj.INPUT: images, obj.OUTPUT: out}))
+        values[name] = evaluate(model, objective, result.images)
         hf[name] = float(high_frequency_fraction(result.images).mean())
     return Comparison(results, values, hf)

@@ -5,10 +5,17 @@ the network, not showing what the unit responds to. Jittering, scaling and
 rotating the image at every optimization step asks for an image that works
 under all of them, which removes much of the high-frequency noise.
 
-A transform is a function `t(images, generator) -> images` on (N, 3, H, W),
-differentiable, and random only through the generator, so a seeded render is
-reproducible. `compose` chains them; `standard(size)` is Lucid's standard set
-scaled to the image size.
+A transform here is a *seeded* function `t(images, generator) -> images` on
+(N, 3, H, W), differentiable, and random only through the generator, so a
+seeded render is reproducible. `compose` chains them; `standard(size)` is
+Lucid's standard set scaled to the image size. `render` also accepts a plain
+`t(images)` (a torchvision transform, a lambda); it is then only as
+reproducible as its own randomness.
+
+>>> x = torch.rand(2, 3, 32, 32)
+>>> t = compose(pad(4), jitter(8))
+>>> t(x, torch.Generator().manual_seed(0)).shape
+torch.Size([2, 3, 32, 32])
 """
 
 from __future__ import annotations
@@ -20,22 +27,30 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-Transform = Callable[[Tensor, torch.Generator], Tensor]
+SeededTransform = Callable[[Tensor, torch.Generator], Tensor]
 
 
 def _choice(options: Sequence, g: torch.Generator):
     return options[int(torch.randint(len(options), (1,), generator=g))]
 
 
-def pad(width: int, value: float = 0.5) -> Transform:
-    """Add a border of `width` pixels of constant colour (grey by default)."""
+def pad(width: int, value: float = 0.5) -> SeededTransform:
+    """Add a border of `width` pixels of constant colour (grey by default).
+
+    >>> pad(2)(torch.zeros(1, 3, 4, 4), torch.Generator()).shape
+    torch.Size([1, 3, 8, 8])
+    """
     def t(x: Tensor, g: torch.Generator) -> Tensor:
         return F.pad(x, (width,) * 4, value=value)
     return t
 
 
-def jitter(d: int) -> Transform:
-    """Shift by up to d pixels, independently in x and y (a random (H-d) x (W-d) crop)."""
+def jitter(d: int) -> SeededTransform:
+    """Shift by up to d pixels, independently in x and y (a random (H-d) x (W-d) crop).
+
+    >>> jitter(4)(torch.zeros(2, 3, 16, 16), torch.Generator().manual_seed(0)).shape
+    torch.Size([2, 3, 12, 12])
+    """
     if d < 1:
         raise ValueError(f"jitter needs d >= 1 pixel, got {d}")
 
@@ -48,8 +63,12 @@ def jitter(d: int) -> Transform:
     return t
 
 
-def random_scale(scales: Sequence[float]) -> Transform:
-    """Resize by a factor drawn from `scales` (bilinear)."""
+def random_scale(scales: Sequence[float]) -> SeededTransform:
+    """Resize by a factor drawn from `scales` (bilinear).
+
+    >>> random_scale([0.5])(torch.zeros(1, 3, 16, 16), torch.Generator()).shape
+    torch.Size([1, 3, 8, 8])
+    """
     def t(x: Tensor, g: torch.Generator) -> Tensor:
         s = float(_choice(scales, g))
         size = [max(1, round(n * s)) for n in x.shape[-2:]]
@@ -57,8 +76,14 @@ def random_scale(scales: Sequence[float]) -> Transform:
     return t
 
 
-def random_rotate(angles: Sequence[float]) -> Transform:
-    """Rotate about the centre by an angle (degrees) drawn from `angles`."""
+def random_rotate(angles: Sequence[float]) -> SeededTransform:
+    """Rotate about the centre by an angle (degrees) drawn from `angles`; the border
+    pixels are repeated where the rotated image leaves a gap.
+
+    >>> x = torch.rand(1, 3, 8, 8)
+    >>> torch.allclose(random_rotate([0])(x, torch.Generator()), x, atol=1e-6)
+    True
+    """
     def t(x: Tensor, g: torch.Generator) -> Tensor:
         a = math.radians(float(_choice(angles, g)))
         rot = torch.tensor([[math.cos(a), -math.sin(a), 0.0],
@@ -68,8 +93,12 @@ def random_rotate(angles: Sequence[float]) -> Transform:
     return t
 
 
-def compose(*transforms: Transform) -> Transform:
-    """Apply transforms in order."""
+def compose(*transforms: SeededTransform) -> SeededTransform:
+    """Apply transforms in order.
+
+    >>> compose(pad(1), jitter(2))(torch.zeros(1, 3, 8, 8), torch.Generator()).shape
+    torch.Size([1, 3, 8, 8])
+    """
     def t(x: Tensor, g: torch.Generator) -> Tensor:
         for tr in transforms:
             x = tr(x, g)
@@ -77,9 +106,14 @@ def compose(*transforms: Transform) -> Transform:
     return t
 
 
-def standard(size: int) -> Transform:
+def standard(size: int) -> SeededTransform:
     """Lucid's standard transforms (made for 128 px), scaled to a `size`-pixel render:
-    pad 12, jitter 8, scale 0.9 to 1.1, rotate -10 to 10 degrees, jitter 4."""
+    pad 12, jitter 8, scale 0.9 to 1.1, rotate -10 to 10 degrees, jitter 4.
+
+    >>> t = standard(64)
+    >>> t(torch.rand(1, 3, 64, 64), torch.Generator().manual_seed(0)).shape[1]
+    3
+    """
     k = size / 128
     return compose(
         pad(max(1, round(12 * k))),
@@ -91,5 +125,10 @@ def standard(size: int) -> Transform:
 
 
 def identity(x: Tensor, g: torch.Generator) -> Tensor:
-    """No transform."""
+    """No transform.
+
+    >>> x = torch.rand(1, 3, 4, 4)
+    >>> identity(x, torch.Generator()) is x
+    True
+    """
     return x

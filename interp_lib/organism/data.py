@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import torch
 from torch import Tensor
@@ -174,3 +175,25 @@ def colour_covariance(n: int = 2048, seed: int = 0) -> Tensor:
     """The (3, 3) covariance of pixel colours over n generated images."""
     pixels = make_batch(n, seed).images.permute(0, 2, 3, 1).reshape(-1, 3).double()
     return torch.cov(pixels.T).float()
+
+
+def colour_sqrt_from_covariance(cov: Tensor) -> Tensor:
+    """A square root M of a (3, 3) colour covariance (M M^T = cov), its columns along the
+    principal colours, divided by its largest column norm (Lucid's normalisation).
+
+    Feature visualization draws colours through M, so that its parameters are
+    decorrelated colours of the data the model was trained on.
+    """
+    eigvals, eigvecs = torch.linalg.eigh(cov.double())
+    m = eigvecs * eigvals.clamp_min(0).sqrt()
+    return (m / m.norm(dim=0).max()).float()
+
+
+@lru_cache(maxsize=1)
+def _colour_sqrt() -> Tensor:
+    return colour_sqrt_from_covariance(colour_covariance(n=1024, seed=12_345))
+
+
+def colour_sqrt() -> Tensor:
+    """The colour square root (3, 3) of the organism's data, estimated on 1024 images."""
+    return _colour_sqrt().clone()

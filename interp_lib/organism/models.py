@@ -60,6 +60,14 @@ class ConvNet(nn.Module):
     def conv_names(self) -> list[str]:
         return [f"conv{i}" for i in range(1, len(self.arch.channels) + 1)]
 
+    @property
+    def colour_sqrt(self) -> Tensor:
+        """The colour statistics of the data the organism learns from (for feature
+        visualization's decorrelated colours, see `optvis.param.colour_sqrt_for`)."""
+        from interp_lib.organism.data import colour_sqrt
+
+        return colour_sqrt()
+
 
 def check_images(x: Tensor, size: int | None = None) -> None:
     """Raise a plain-words error unless x is a batch of RGB images (N, 3, H, W)."""
@@ -77,6 +85,22 @@ def check_images(x: Tensor, size: int | None = None) -> None:
         )
     if size is not None and tuple(x.shape[-2:]) != (size, size):
         raise ValueError(f"expected images of {size}x{size} pixels, got {tuple(x.shape[-2:])}")
+
+
+def tiny_net(seed: int = 0) -> ConvNet:
+    """A small untrained organism for examples and tests: conv1 (6 channels, 3x3),
+    pool1, conv2 (8 channels), 8 classes; He-initialised from `seed`, with nonzero
+    biases so that a forgotten bias or ReLU shows. Takes any image size >= 2.
+
+    >>> tiny_net()(torch.rand(2, 3, 16, 16)).shape
+    torch.Size([2, 8])
+    """
+    net = ConvNet(Architecture((6, 8), 3, (1,)))
+    init_weights(net, seed)
+    with torch.no_grad():
+        for m in (net.conv1, net.conv2):
+            m.bias.copy_(torch.linspace(-0.3, 0.3, m.bias.numel()))
+    return net.eval()
 
 
 def init_weights(model: nn.Module, seed: int) -> None:

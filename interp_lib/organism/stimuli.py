@@ -31,33 +31,43 @@ def _colour(c: Sequence[float], n: int) -> Tensor:
 
 
 def _as_batch(*values) -> list[Tensor]:
-    """Broadcast scalars and sequences to equal-length float tensors (N,)."""
+    """Broadcast scalars, sequences and tensors against each other, then flatten them to
+    equal-length float tensors (N,), in row-major order of the broadcast shape."""
     ts = [torch.atleast_1d(torch.as_tensor(v, dtype=torch.float32)) for v in values]
-    return list(torch.broadcast_tensors(*ts))
+    return [t.reshape(-1) for t in torch.broadcast_tensors(*ts)]
+
+
+def _centre(centre: tuple[float, float] | None, size: int) -> tuple[float, float]:
+    return (size / 2, size / 2) if centre is None else (float(centre[0]), float(centre[1]))
 
 
 def curves(
     orientation: float | Sequence[float],
     radius: float | Sequence[float] = 10.0,
+    *,
     extent: float = 120.0,
     width: float = 2.5,
     fg: Sequence[float] = WHITE,
     bg: Sequence[float] = BLACK,
     size: int = IMAGE_SIZE,
-    center: tuple[float, float] | None = None,
+    centre: tuple[float, float] | None = None,
 ) -> Tensor:
-    """Arcs whose midpoint sits at the image centre: images (N, 3, size, size).
+    """Arcs whose midpoint sits at `centre` (x, y), the image centre by default:
+    images (N, 3, size, size).
 
     orientation: the direction the curve bulges towards (its outward normal at
     the midpoint), in degrees; radius: of the circle the arc is cut from, in
     pixels; extent: how much of that circle, in degrees. orientation and radius
     broadcast against each other, so `curves(range(0, 360, 45), radius=8)`
     gives eight images.
+
+    >>> curves(range(0, 360, 45), radius=8).shape
+    torch.Size([8, 3, 64, 64])
     """
     theta, r = _as_batch(orientation, radius)
     theta = torch.deg2rad(theta)
     n = len(theta)
-    mx, my = center if center is not None else (size / 2, size / 2)
+    mx, my = _centre(centre, size)
     # Put the centre of curvature one radius behind the midpoint.
     cx = mx - r * torch.cos(theta)
     cy = my - r * torch.sin(theta)
@@ -68,20 +78,32 @@ def curves(
 
 def lines(
     angle: float | Sequence[float],
-    length: float = 20.0,
+    length: float | Sequence[float] = 20.0,
+    *,
+    offset: float | Sequence[float] = 0.0,
     width: float = 2.5,
     fg: Sequence[float] = WHITE,
     bg: Sequence[float] = BLACK,
     size: int = IMAGE_SIZE,
+    centre: tuple[float, float] | None = None,
 ) -> Tensor:
-    """Straight segments through the image centre: images (N, 3, size, size).
+    """Straight segments through `centre` (x, y), the image centre by default:
+    images (N, 3, size, size).
 
-    angle: the segment's direction in degrees (0 and 180 are the same line).
+    angle: the segment's direction in degrees (0 and 180 are the same line);
+    offset: a shift, in pixels, perpendicular to the segment (towards angle +
+    90 degrees). angle, length and offset broadcast against each other.
+
+    >>> lines([0, 45, 90], length=20, offset=[0, 0, 3]).shape
+    torch.Size([3, 3, 64, 64])
     """
-    theta, length_t = _as_batch(angle, length)
+    theta, length_t, off = _as_batch(angle, length, offset)
     n = len(theta)
-    centre = torch.full((n,), size / 2)
-    u, v = drawing.local_frame(size, centre, centre, torch.deg2rad(theta))
+    mx, my = _centre(centre, size)
+    rad = torch.deg2rad(theta)
+    cx = mx - off * torch.sin(rad)
+    cy = my + off * torch.cos(rad)
+    u, v = drawing.local_frame(size, cx, cy, rad)
     half = length_t / 2
     dist = drawing.dist_segment(u, v, -half, 0 * half, half, 0 * half)
     return drawing.composite(drawing.ink(dist, torch.full((n,), width)), _colour(fg, n), _colour(bg, n))
@@ -89,15 +111,21 @@ def lines(
 
 def circles(
     radius: float | Sequence[float],
+    *,
     width: float = 2.5,
     fg: Sequence[float] = WHITE,
     bg: Sequence[float] = BLACK,
     size: int = IMAGE_SIZE,
+    centre: tuple[float, float] | None = None,
 ) -> Tensor:
-    """Rings centred on the image: images (N, 3, size, size)."""
+    """Rings centred on `centre` (x, y), the image centre by default: images (N, 3, size, size).
+
+    >>> circles([6, 10]).shape
+    torch.Size([2, 3, 64, 64])
+    """
     (r,) = _as_batch(radius)
     n = len(r)
-    centre = torch.full((n,), size / 2)
-    u, v = drawing.local_frame(size, centre, centre, torch.zeros(n))
+    mx, my = _centre(centre, size)
+    u, v = drawing.local_frame(size, torch.full((n,), mx), torch.full((n,), my), torch.zeros(n))
     return drawing.composite(drawing.ink(drawing.dist_circle(u, v, r), torch.full((n,), width)),
                        _colour(fg, n), _colour(bg, n))

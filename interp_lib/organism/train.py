@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from interp_lib.hooks import eval_mode, model_device
 from interp_lib.organism import data
 from interp_lib.organism.models import Architecture, ConvNet, init_weights
 
@@ -67,12 +68,19 @@ def train(arch: Architecture, recipe: Recipe, progress: bool = True,
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, n: int = 2000, seed: int = data.HELD_OUT_SEED,
-             device: str | torch.device = "cpu") -> float:
-    """Share of n generated images (seed never used in training) classified correctly."""
+def accuracy(model: nn.Module, n: int = 2000, *, seed: int = data.HELD_OUT_SEED) -> float:
+    """Share of n generated images (seed never used in training) classified correctly,
+    computed on the model's device, in eval mode.
+
+    >>> from interp_lib.organism.models import tiny_net
+    >>> 0.0 <= accuracy(tiny_net(), n=20) <= 1.0
+    True
+    """
     batch = data.make_batch(n, seed)
     correct = 0
-    for i in range(0, n, 500):
-        logits = model(batch.images[i:i + 500].to(device))
-        correct += (logits.argmax(1).cpu() == batch.labels[i:i + 500]).sum().item()
+    device = model_device(model)
+    with eval_mode(model):
+        for i in range(0, n, 500):
+            logits = model(batch.images[i:i + 500].to(device))
+            correct += (logits.argmax(1).cpu() == batch.labels[i:i + 500]).sum().item()
     return correct / n

@@ -51,7 +51,7 @@ def _delta(sign=1.0, with_baseline=True):
 
 MUTANTS = {
     "saliency_map": [
-        ("no absolute value", lambda m, x, t: attribution.saliency(m, x, t, abs=False)),
+        ("no absolute value", lambda m, x, t: attribution.saliency(m, x, t, absolute=False)),
         ("off-by-one target", lambda m, x, t: attribution.saliency(m, x, t - 1)),
         ("gradient of all logits", lambda m, x, t: torch.autograd.grad(
             m(xx := x.detach().requires_grad_(True)).sum(), xx)[0].abs()),
