@@ -5,7 +5,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CH ?=
 
-.PHONY: test book grade exercises clean
+EX ?=
+N ?= 1
+
+.PHONY: test book grade hint exercises clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +22,11 @@ $(VENV)/.book-installed: pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e ".[book,dev]"
 	touch $@
 
-## make test: every test, the graded self-checks, and every chapter notebook run by nbmake
+## make test: every test, the library's examples (doctests), the graded self-checks, and every
+## chapter notebook (run by nbmake, with a limit of its own: a chapter is slower than a test)
 test: $(VENV)/.dev-installed
-	$(PY) -m pytest tests interp_lib book --nbmake --doctest-modules --ignore=book/_build
+	$(PY) -m pytest tests interp_lib --doctest-modules
+	$(PY) -m pytest book --nbmake --ignore=book/_build --timeout=1200 --nbmake-timeout=900
 
 ## make book: build the online book (executes every chapter) into book/_build/html
 book: $(VENV)/.book-installed
@@ -30,11 +35,15 @@ book: $(VENV)/.book-installed
 
 ## make grade [CH=0]: grade your exercises
 grade: $(VENV)/.dev-installed
-	$(PY) -m interp_lib.course.grade $(if $(CH),--chapter $(CH))
+	$(PY) -m interp_lib.course grade $(if $(CH),--chapter $(CH))
 
-## make exercises: regenerate exercises/ from solutions/ (course authors only)
+## make hint EX=channel_means [N=1]: one hint of an exercise, without the others
+hint: $(VENV)/.dev-installed
+	@$(PY) -m interp_lib.course hint $(EX) $(N)
+
+## make exercises: regenerate exercises/ from solutions/ (course authors only: erases answers)
 exercises: $(VENV)/.dev-installed
-	$(PY) -m interp_lib.course.exercises make-exercises
+	$(PY) -m interp_lib.course make-exercises
 
 clean:
 	rm -rf book/_build .pytest_cache

@@ -1,5 +1,6 @@
 # Your exercises. Generated from solutions/ch01_featurevis.py by `make exercises`:
 # write your code where it says NotImplementedError, then run `make grade`.
+# Hints, one at a time: `make hint EX=<exercise name> N=1`.
 """Chapter 1: feature visualization by optimization.
 
 The building blocks of interp_lib.objectives and interp_lib.render, written
@@ -16,11 +17,7 @@ from torch import Tensor
 from interp_lib.course.exercises import exercise
 
 
-@exercise(difficulty=1, importance=3, minutes=5, hints=[
-    "A neuron is one channel at one position. The centre of an H x W grid is "
-    "row H // 2, column W // 2.",
-    "acts[:, channel, y, x] with y = H // 2 and x = W // 2 when they are None.",
-])
+@exercise(difficulty=1, importance=3, minutes=5)
 def neuron_value(acts: Tensor, channel: int, x: int | None = None, y: int | None = None
                  ) -> Tensor:
     """The activation of one neuron in each image: channel `channel` at column x,
@@ -31,10 +28,7 @@ def neuron_value(acts: Tensor, channel: int, x: int | None = None, y: int | None
     raise NotImplementedError("Exercise: replace this line with your code.")
 
 
-@exercise(difficulty=1, importance=3, minutes=5, hints=[
-    "A channel is the same detector at every position: average over the grid.",
-    "acts[:, channel].mean(dim=(1, 2))",
-])
+@exercise(difficulty=1, importance=3, minutes=5)
 def channel_value(acts: Tensor, channel: int) -> Tensor:
     """The activation of a channel in each image: its mean over all positions.
 
@@ -43,11 +37,7 @@ def channel_value(acts: Tensor, channel: int) -> Tensor:
     raise NotImplementedError("Exercise: replace this line with your code.")
 
 
-@exercise(difficulty=1, importance=2, minutes=5, hints=[
-    "DeepDream amplifies whatever a layer already sees: the objective is the mean "
-    "of the squared activations of the whole layer.",
-    "Square, then average over channels and positions: (acts ** 2).mean(dim=(1, 2, 3)).",
-])
+@exercise(difficulty=1, importance=2, minutes=5)
 def deepdream_value(acts: Tensor) -> Tensor:
     """DeepDream's layer objective for each image: the mean of its squared activations.
 
@@ -56,11 +46,7 @@ def deepdream_value(acts: Tensor) -> Tensor:
     raise NotImplementedError("Exercise: replace this line with your code.")
 
 
-@exercise(difficulty=1, importance=3, minutes=10, hints=[
-    "The softmax turns the K logits of each image into probabilities that sum to 1; "
-    "it works along the class axis, dim=1.",
-    "torch.softmax(logits, dim=1)[:, cls]",
-])
+@exercise(difficulty=1, importance=3, minutes=10)
 def class_probability_value(logits: Tensor, cls: int) -> Tensor:
     """The probability of class `cls` for each image, from its logits.
 
@@ -69,12 +55,7 @@ def class_probability_value(logits: Tensor, cls: int) -> Tensor:
     raise NotImplementedError("Exercise: replace this line with your code.")
 
 
-@exercise(difficulty=2, importance=3, minutes=15, hints=[
-    "Make the image a leaf that records gradients: x = image.detach().requires_grad_(True). "
-    "Then score = score_fn(x) and grad, = torch.autograd.grad(score, x).",
-    "Ascent goes *up* the gradient: image + lr * grad. Keep the result a valid image "
-    "with .clamp(0, 1), and return it detached.",
-])
+@exercise(difficulty=2, importance=3, minutes=15)
 def ascent_step(image: Tensor, score_fn: Callable[[Tensor], Tensor], lr: float) -> Tensor:
     """One step of gradient ascent on the input: the heart of feature visualization.
 
@@ -85,15 +66,7 @@ def ascent_step(image: Tensor, score_fn: Callable[[Tensor], Tensor], lr: float) 
     raise NotImplementedError("Exercise: replace this line with your code.")
 
 
-@exercise(difficulty=3, importance=2, minutes=25, hints=[
-    "Per image, flatten the activations to (C, H*W) and take the Gram matrix "
-    "G = F F^T, (C, C): which channels fire together, regardless of where.",
-    "Flatten each G to a vector and normalise it to unit length "
-    "(torch.nn.functional.normalize). Then S = V V^T is the (N, N) matrix of cosine "
-    "similarities.",
-    "Average S over the N * (N - 1) pairs of *different* images (leave out the "
-    "diagonal, where every image is similar to itself) and return minus that.",
-])
+@exercise(difficulty=3, importance=2, minutes=25)
 def diversity_value(acts: Tensor) -> Tensor:
     """Lucid's diversity term for a batch: minus the mean cosine similarity between
     the Gram matrices of different images. Higher means more diverse.

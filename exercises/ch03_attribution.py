@@ -1,5 +1,6 @@
 # Your exercises. Generated from solutions/ch03_attribution.py by `make exercises`:
 # write your code where it says NotImplementedError, then run `make grade`.
+# Hints, one at a time: `make hint EX=<exercise name> N=1`.
 """Chapter 3: attribution. Which pixels, and which hidden channels, made the decision?
 
 Every function takes (model, images, target, ...): images (N, 3, H, W), target
@@ -15,25 +16,13 @@ from interp_lib.course.exercises import exercise
 from interp_lib.hooks import run_with_cache
 
 
-@exercise(difficulty=1, importance=3, minutes=10, hints=[
-    "Make a copy of the images that records gradients: x = images.detach().requires_grad_(True).",
-    "The score to differentiate is model(x)[:, target]; sum it over the batch so that "
-    "torch.autograd.grad gets a scalar (each image's gradient only depends on its own score).",
-    "Return the absolute value of the gradient.",
-])
+@exercise(difficulty=1, importance=3, minutes=10)
 def saliency_map(model: nn.Module, images: Tensor, target: int) -> Tensor:
     """The saliency map: |d logit[target] / d image|, shaped like images (N, 3, H, W)."""
     raise NotImplementedError("Exercise: replace this line with your code.")
 
 
-@exercise(difficulty=2, importance=3, minutes=20, hints=[
-    "The path runs from the baseline to the image: point k is "
-    "baseline + alpha_k * (images - baseline) with alpha_k = (k + 0.5) / n_steps.",
-    "Average the gradients of logit[target] over the n_steps points (use saliency-style "
-    "gradients, but without the absolute value).",
-    "Multiply the average gradient by (images - baseline): that factor is what makes the "
-    "attributions add up to F(image) - F(baseline).",
-])
+@exercise(difficulty=2, importance=3, minutes=20)
 def integrated_gradients_midpoint(model: nn.Module, images: Tensor, target: int,
                                   baseline: Tensor, n_steps: int) -> Tensor:
     """Integrated gradients with the midpoint rule.
@@ -44,11 +33,7 @@ def integrated_gradients_midpoint(model: nn.Module, images: Tensor, target: int,
     raise NotImplementedError("Exercise: replace this line with your code.")
 
 
-@exercise(difficulty=1, importance=3, minutes=10, hints=[
-    "Completeness: the attributions of one image should sum to F(image) - F(baseline).",
-    "Sum each image's attributions over all its dimensions (attributions.flatten(1).sum(1)), "
-    "then subtract model(images)[:, target] - model(baseline)[:, target].",
-])
+@exercise(difficulty=1, importance=3, minutes=10)
 def completeness_delta(attributions: Tensor, model: nn.Module, images: Tensor, target: int,
                        baseline: Tensor) -> Tensor:
     """How far attributions are from adding up: (N,) with
@@ -56,14 +41,7 @@ def completeness_delta(attributions: Tensor, model: nn.Module, images: Tensor, t
     raise NotImplementedError("Exercise: replace this line with your code.")
 
 
-@exercise(difficulty=2, importance=2, minutes=20, hints=[
-    "Loop over the top-left corners (row, col) of a grid of window x window squares: "
-    "range(0, H, window) for rows, the same for columns.",
-    "For each square, copy the images, set all three channels of the square to `baseline`, "
-    "and compute drop = F(images) - F(occluded): how much the target logit falls.",
-    "Write each image's drop into its square of the result: "
-    "result[:, :, r:r + window, c:c + window] = drop[:, None, None, None].",
-])
+@exercise(difficulty=2, importance=2, minutes=20)
 @torch.no_grad()
 def occlusion_map(model: nn.Module, images: Tensor, target: int, window: int,
                   baseline: float = 0.0) -> Tensor:
@@ -75,25 +53,13 @@ def occlusion_map(model: nn.Module, images: Tensor, target: int, window: int,
     raise NotImplementedError("Exercise: replace this line with your code.")
 
 
-@exercise(difficulty=2, importance=3, minutes=20, hints=[
-    "run_with_cache(model, images, layer, detach=False) returns (logits, acts); "
-    "take the gradient of logits[:, target].sum() with respect to acts[layer], (N, C, h, w).",
-    "Each channel's weight is its gradient averaged over positions: grad.mean(dim=(2, 3), "
-    "keepdim=True), shaped (N, C, 1, 1).",
-    "The map is the ReLU of the weighted sum of the channels: "
-    "(weights * acts).sum(dim=1, keepdim=True).clamp_min(0), (N, 1, h, w).",
-])
+@exercise(difficulty=2, importance=3, minutes=20)
 def grad_cam_map(model: nn.Module, images: Tensor, target: int, layer: str) -> Tensor:
     """Grad-CAM at a layer, before upsampling: (N, 1, h, w) for a layer (N, C, h, w)."""
     raise NotImplementedError("Exercise: replace this line with your code.")
 
 
-@exercise(difficulty=2, importance=2, minutes=15, hints=[
-    "Spearman's correlation is Pearson's correlation of the ranks.",
-    "x.argsort() gives the order, not the ranks: the rank of each element is "
-    "x.argsort().argsort().",
-    "Centre both rank vectors and return (ra * rb).sum() / sqrt((ra ** 2).sum() * (rb ** 2).sum()).",
-])
+@exercise(difficulty=2, importance=2, minutes=15)
 def rank_correlation(a: Tensor, b: Tensor) -> float:
     """Spearman rank correlation of two tensors of the same size (flattened), as a float.
 

@@ -11,17 +11,30 @@ me"; a negative one, "inhibit me".
 
 Layers are named as everywhere in the course; the weights into `reluK` are
 those of `convK`, so either name works.
+
+Between layers that are not adjacent, *expanded weights* say how much a unit
+of the earlier layer excites a later one through everything in between,
+pretending the network is linear (ReLU as the identity, max-pool as an
+average): `expanded_weights` composes the kernels, `expanded_weights_by_gradient`
+differentiates a linearised copy, and the two agree.
+
+Editing the circuit, with everything restored when the `with` block ends
+(also on error): `ablate` silences channels, `patch_channel` replaces a
+channel's activation, `replace_weights` swaps a unit's incoming weights.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from interp_lib.hooks import Layer, get_layer, layer_names, resolve
+from interp_lib.hooks import Layer, edit, get_layer, layer_names, layer_root, model_device, resolve
 
 
 def conv_of(model: nn.Module, layer: Layer) -> tuple[str, nn.Conv2d]:
@@ -189,3 +202,278 @@ def family_weights(model: nn.Module, layer: Layer, to_channels: Sequence[int],
     _, conv = conv_of(model, layer)
     w = conv.weight.detach().cpu()
     return w[list(to_channels)][:, list(from_channels)].sum(dim=(-2, -1))
+
+
+# --- expanded weights ------------------------------------------------------------------------
+
+def _path(model: nn.Module, source: Layer, target: Layer) -> list[tuple[str, nn.Module]]:
+    """The modules after `source` up to and including the convolution feeding `target`."""
+    src = resolve(model, source)
+    tgt, _ = conv_of(model, target)
+    names = [n for n in layer_names(model) if "." not in n]
+    if src not in names or tgt not in names:
+        raise ValueError("expanded weights follow the organism's layers in order; "
+                         f"{src!r} or {tgt!r} is not one of {', '.join(names)}")
+    i, j = names.index(src), names.index(tgt)
+    if i >= j:
+        raise ValueError(f"{src!r} must come before {tgt!r}: the layers run "
+                         f"{', '.join(names)}")
+    path = [(n, get_layer(model, n)) for n in names[i + 1:j + 1]]
+    for n, m in path:
+        if not isinstance(m, (nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.Identity)):
+            raise ValueError(f"expanded weights pass through convolutions, ReLUs and pools; "
+                             f"{n!r} is a {type(m).__name__}")
+    return path
+
+
+def expanded_weights(model: nn.Module, source: Layer, target: Layer) -> Tensor:
+    """Expanded weights from every channel of `source` to every channel of `target`,
+    by composing the kernels in between: (C_target, C_source, K, K).
+
+    The network between the two is treated as linear, as the Circuits thread
+    does: ReLU as the identity, max-pool as a 2x2 average. Entry [c, s, y, x] is
+    how much channel s of `source`, at offset (x, y) in the K x K window that
+    `target`'s centre unit sees, adds to that unit's pre-activation. Going back
+    through a convolution is a transposed convolution of the kernels; through
+    an average-pool, a transposed pooling that spreads each weight over the
+    2x2 block it averaged.
+
+    >>> from interp_lib.organism.models import tiny_net
+    >>> expanded_weights(tiny_net(), "relu1", "conv2").shape  # conv2's kernel, through pool1
+    torch.Size([8, 6, 6, 6])
+    """
+    path = _path(model, source, target)
+    w = path[-1][1].weight.detach().double()  # (C_t, C_prev, k, k)
+    for _, m in reversed(path[:-1]):
+        if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
+            k, s = _pool_size(m)
+            c = w.shape[1]
+            spread = torch.full((c, 1, k, k), 1.0 / (k * k), dtype=w.dtype, device=w.device)
+            w = F.conv_transpose2d(w, spread, stride=s, groups=c)
+        elif isinstance(m, nn.Conv2d):
+            _check_plain_conv(m)
+            w = F.conv_transpose2d(w, m.weight.detach().double())
+    return w.float()
+
+
+def _pool_size(m: nn.Module) -> tuple[int, int]:
+    k = m.kernel_size if isinstance(m.kernel_size, int) else m.kernel_size[0]
+    s = m.stride if isinstance(m.stride, int) else m.stride[0]
+    return k, s or k
+
+
+def _check_plain_conv(m: nn.Conv2d) -> None:
+    if m.stride != (1, 1) or m.dilation != (1, 1) or m.groups != 1:
+        raise ValueError("expanded weights by composition handle stride-1, undilated, "
+                         "ungrouped convolutions (the organisms'); use "
+                         "expanded_weights_by_gradient for others")
+
+
+def linearised(model: nn.Module) -> nn.Module:
+    """A copy of the model with every ReLU replaced by the identity and every max-pool
+    by an average-pool of the same size: the linear network that expanded weights
+    describe. The original is untouched.
+
+    >>> from interp_lib.organism.models import tiny_net
+    >>> lin = linearised(tiny_net())
+    >>> type(lin.relu1).__name__, type(lin.pool1).__name__
+    ('Identity', 'AvgPool2d')
+    """
+    copy_ = copy.deepcopy(model)
+    root = layer_root(copy_)
+    for name, m in list(root.named_modules()):
+        if isinstance(m, nn.ReLU):
+            replacement = nn.Identity()
+        elif isinstance(m, nn.MaxPool2d):
+            replacement = nn.AvgPool2d(m.kernel_size, m.stride, m.padding)
+        else:
+            continue
+        parent_name, _, child = name.rpartition(".")
+        setattr(root.get_submodule(parent_name) if parent_name else root, child, replacement)
+    return copy_.eval()
+
+
+def _geometry(path: list[tuple[str, nn.Module]]) -> tuple[int, int]:
+    """(total stride, left offset): the centre-output unit's window in the source grid
+    starts at o * stride - offset."""
+    stride, offset = 1, 0
+    for _, m in path:
+        if isinstance(m, nn.Conv2d):
+            offset += m.padding[0] * stride
+            stride *= m.stride[0]
+        elif isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
+            k, s = _pool_size(m)
+            stride *= s
+    return stride, offset
+
+
+def expanded_weights_by_gradient(model: nn.Module, source: Layer, target: Layer) -> Tensor:
+    """The same expanded weights as `expanded_weights`, computed the other way: the
+    gradient of each target channel's centre pre-activation with respect to the
+    source layer's activations, in the linearised network (ReLU as identity,
+    max-pool as average), cropped to the K x K window: (C_target, C_source, K, K).
+
+    >>> from interp_lib.organism.models import tiny_net
+    >>> net = tiny_net()
+    >>> torch.allclose(expanded_weights_by_gradient(net, "relu1", "conv2"),
+    ...                expanded_weights(net, "relu1", "conv2"), atol=1e-6)
+    True
+    """
+    lin = linearised(model)
+    path = [(n, get_layer(lin, n)) for n, _ in _path(model, source, target)]
+    stride, offset = _geometry(path)
+    k = expanded_weights_size(path)
+    c_src = next(m for _, m in path if isinstance(m, nn.Conv2d)).in_channels
+    size = stride * (2 * (k // stride + 2))  # a grid big enough that no window touches its edge
+    x = torch.zeros(1, c_src, size, size, dtype=torch.float64,
+                    device=model_device(model)).requires_grad_(True)
+    out = x
+    for _, m in path:
+        out = m.double()(out)
+    o = out.shape[-1] // 2
+    start = o * stride - offset
+    rows = []
+    for c in range(out.shape[1]):
+        (g,) = torch.autograd.grad(out[0, c, o, o], x, retain_graph=True)
+        rows.append(g[0, :, start:start + k, start:start + k])
+    return torch.stack(rows).float().cpu()
+
+
+def expanded_weights_size(path: list[tuple[str, nn.Module]]) -> int:
+    """The side K of the window the composed kernels cover, in the source grid."""
+    k = path[-1][1].weight.shape[-1]
+    for _, m in reversed(path[:-1]):
+        if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
+            pk, s = _pool_size(m)
+            k = (k - 1) * s + pk
+        elif isinstance(m, nn.Conv2d):
+            k = k + m.weight.shape[-1] - 1
+    return k
+
+
+def image_expanded_weights(model: nn.Module, target: Layer, channel: int) -> Tensor:
+    """Expanded weights from the input image to one channel of `target`: (3, K, K),
+    the RGB pattern the unit's linearised weights prefer. Show the positive and
+    negative parts apart (`split_sign`).
+
+    >>> from interp_lib.organism.models import tiny_net
+    >>> image_expanded_weights(tiny_net(), "conv2", 0).shape
+    torch.Size([3, 8, 8])
+    """
+    first = next(n for n in layer_names(model) if isinstance(get_layer(model, n), nn.Conv2d))
+    _, conv = conv_of(model, target)
+    if resolve(model, first) == conv_of(model, target)[0]:
+        return conv.weight.detach()[channel].clone().cpu()
+    names = [n for n in layer_names(model) if "." not in n]
+    after_first = names[names.index(first)]
+    w = expanded_weights(model, after_first, target)[channel]  # (C_1, K, K) on conv1's outputs
+    w1 = get_layer(model, first).weight.detach().double()  # (C_1, 3, k, k)
+    return F.conv_transpose2d(w.double()[None], w1)[0].float().cpu()
+
+
+# --- editing the circuit ---------------------------------------------------------------------
+
+@contextmanager
+def ablate(model: nn.Module, layer: Layer, channels: Sequence[int], *,
+           value: float | Tensor = 0.0) -> Iterator[None]:
+    """Within the block, the given channels of `layer` output `value` (0: silenced;
+    or, for a mean-ablation, each channel's mean activation (len(channels),)).
+
+    >>> from interp_lib.organism.models import tiny_net
+    >>> net, x = tiny_net(), torch.rand(2, 3, 16, 16)
+    >>> from interp_lib.hooks import run_with_cache
+    >>> with ablate(net, "relu2", [0, 3]):
+    ...     _, acts = run_with_cache(net, x, "relu2")
+    >>> float(acts["relu2"][:, [0, 3]].abs().max())
+    0.0
+    """
+    idx = list(channels)
+    val = torch.as_tensor(value, dtype=torch.float32)
+
+    def fn(a: Tensor) -> Tensor:
+        out = a.clone()
+        v = val.to(a.device, a.dtype)
+        out[:, idx] = v.view(-1, *([1] * (a.ndim - 2))) if v.ndim == 1 else v
+        return out
+
+    with edit(model, layer, fn):
+        yield
+
+
+@contextmanager
+def patch_channel(model: nn.Module, layer: Layer, channel: int,
+                  fn: Callable[[Tensor], Tensor]) -> Iterator[None]:
+    """Within the block, channel `channel` of `layer` is replaced by fn(layer's output):
+    fn gets the whole (N, C, H, W) activation and returns the new (N, H, W) channel.
+
+    >>> from interp_lib.hooks import run_with_cache
+    >>> from interp_lib.organism.models import tiny_net
+    >>> net, x = tiny_net(), torch.rand(1, 3, 16, 16)
+    >>> with patch_channel(net, "relu2", 1, lambda a: a[:, 2]):  # channel 1 copies channel 2
+    ...     _, acts = run_with_cache(net, x, "relu2")
+    >>> torch.equal(acts["relu2"][:, 1], acts["relu2"][:, 2])
+    True
+    """
+    def replace(a: Tensor) -> Tensor:
+        out = a.clone()
+        out[:, channel] = fn(a)
+        return out
+
+    with edit(model, layer, replace):
+        yield
+
+
+@contextmanager
+def replace_weights(model: nn.Module, layer: Layer, to_channel: int, weight: Tensor,
+                    bias: float | None = None) -> Iterator[None]:
+    """Within the block, channel `to_channel` of `layer`'s convolution uses `weight`
+    (C_in, k, k) (and `bias`) instead of its own; the originals come back exactly
+    when the block ends, also on error.
+
+    >>> from interp_lib.organism.models import tiny_net
+    >>> net = tiny_net()
+    >>> before = net.conv2.weight.clone()
+    >>> with replace_weights(net, "conv2", 0, torch.zeros(6, 3, 3)):
+    ...     float(net.conv2.weight[0].detach().abs().sum())
+    0.0
+    >>> torch.equal(net.conv2.weight, before)
+    True
+    """
+    name, conv = conv_of(model, layer)
+    if tuple(weight.shape) != tuple(conv.weight.shape[1:]):
+        raise ValueError(f"the new weights of a unit of {name!r} must be shaped "
+                         f"{tuple(conv.weight.shape[1:])} (inputs, k, k); got {tuple(weight.shape)}")
+    saved_w = conv.weight.detach()[to_channel].clone()
+    saved_b = None if conv.bias is None else conv.bias.detach()[to_channel].clone()
+    try:
+        with torch.no_grad():
+            conv.weight[to_channel] = weight.to(conv.weight)
+            if bias is not None and conv.bias is not None:
+                conv.bias[to_channel] = bias
+        yield
+    finally:
+        with torch.no_grad():
+            conv.weight[to_channel] = saved_w
+            if saved_b is not None:
+                conv.bias[to_channel] = saved_b
+
+
+# --- reading families of weights -----------------------------------------------------------------
+
+def orientation_weight_correlation(weights_summed: Tensor, to_orientations: Tensor,
+                                   from_orientations: Tensor) -> tuple[float, float]:
+    """Spearman correlation (and its p-value) between the summed weight from each earlier
+    detector to each later one, (T, F), and the cosine of their orientation
+    difference (degrees). Positive: same-orientation detectors excite each other
+    and opposite ones inhibit, as in InceptionV1's curve circuits.
+
+    >>> w = torch.tensor([[1.0, -1.0], [-1.0, 1.0]])
+    >>> rho, p = orientation_weight_correlation(w, torch.tensor([0.0, 180.0]), torch.tensor([0.0, 180.0]))
+    >>> round(rho, 3)
+    1.0
+    """
+    from scipy import stats
+
+    cos = torch.cos(torch.deg2rad(to_orientations[:, None] - from_orientations[None, :]))
+    rho, p = stats.spearmanr(weights_summed.flatten().numpy(), cos.flatten().numpy())
+    return float(rho), float(p)

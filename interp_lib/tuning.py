@@ -36,16 +36,27 @@ POLARITY_NAMES = ("white on black", "black on white")
 
 @dataclass
 class LineTuning:
-    """Channel responses to straight lines through the receptive field's centre.
+    """Channel responses to straight lines near the receptive field's centre.
 
-    angles: (A,) degrees in [0, 180). responses: (C, A), each channel's best
-    response over the perpendicular offsets tried, averaged over lengths and
-    both polarities. An edge or line detector answers one angle best.
+    angles: (A,) degrees in [0, 180). by_stimulus: (C, 2, A, L, K), each
+    channel's response to each line: polarity (white on black, black on
+    white), angle, length, perpendicular offset. An edge or line detector
+    answers one angle best.
     """
 
     layer: str
     angles: Tensor
-    responses: Tensor
+    by_stimulus: Tensor
+
+    @property
+    def responses(self) -> Tensor:
+        """(C, A): at each angle, the best length and offset, averaged over polarities."""
+        return self.by_stimulus.mean(dim=1).flatten(2).amax(dim=2)
+
+    @property
+    def best(self) -> Tensor:
+        """(C,): the largest response to any line (averaged over polarities)."""
+        return self.responses.amax(dim=1)
 
     @property
     def preferred(self) -> Tensor:
@@ -150,9 +161,17 @@ class CurveTuning:
         return torch.where(above.all(dim=1), torch.ones_like(count), count)
 
     @property
+    def best(self) -> Tensor:
+        """(C,): the largest response to any curve (any orientation and radius), averaged
+        over polarities."""
+        return self.by_stimulus.mean(dim=1).flatten(1).amax(dim=1)
+
+    @property
     def line_ratio(self) -> Tensor:
-        """(C,) the peak curve response over the best straight-line response."""
-        return self.responses.amax(dim=1) / self.lines.responses.amax(dim=1).clamp_min(1e-12)
+        """(C,) the best curve response over the best straight-line response: each family
+        at its best (curves over orientations and radii, lines over angles, lengths
+        and offsets), both averaged over the two polarities."""
+        return self.best / self.lines.best.clamp_min(1e-12)
 
     def tuned(self, min_ratio: float = 3.0, min_peak: float = 0.05) -> list[int]:
         """Channels with peak/mean >= min_ratio whose peak is at least `min_peak`
@@ -201,8 +220,8 @@ def line_tuning(
 
     Each angle is drawn at every length and perpendicular offset, in both
     polarities, centred on the receptive field of the centre neuron, which is
-    read. A channel's response to an angle is its best offset's response,
-    averaged over lengths and polarities.
+    read. A channel's response to an angle is its best length and offset's,
+    averaged over the polarities.
 
     >>> from interp_lib.organism.models import tiny_net
     >>> line_tuning(tiny_net(), "relu1", size=32).responses.shape
@@ -217,7 +236,7 @@ def line_tuning(
     x = torch.stack(groups)  # (2, A, L, K, 3, S, S)
     r = centre_responses(model, layer, x.reshape(-1, 3, size, size), batch_size=batch_size)
     r = r.reshape(-1, 2, n_angles, len(lengths), len(offsets))
-    return LineTuning(_layer_name(layer), angles, r.mean(dim=(1, 3)).amax(dim=2))
+    return LineTuning(_layer_name(layer), angles, r)
 
 
 @torch.no_grad()

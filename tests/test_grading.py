@@ -39,16 +39,59 @@ def test_every_graded_test_passes_on_the_solutions():
     assert "Total:" in text
 
 
-def test_every_graded_test_reports_not_attempted_on_the_untouched_exercises():
-    results, text = grade("exercises")
+@pytest.fixture(scope="module")
+def stubs(tmp_path_factory):
+    """The untouched exercise files, generated from solutions/ into a temporary folder:
+    the tests never read exercises/, where a learner's answers live."""
+    folder = tmp_path_factory.mktemp("stubs")
+    exercises.write_stubs(folder)
+    return folder
+
+
+def test_every_graded_test_reports_not_attempted_on_the_untouched_exercises(stubs):
+    results, text = grade(stubs)
     assert results
     assert {r["status"] for r in results} == {"not attempted"}
     assert sum(r["earned"] for r in results) == 0
     assert "not attempted" in text
 
 
-def test_exercises_are_in_sync_with_solutions():
-    assert exercises.out_of_sync() == [], "run `make exercises`"
+def test_stub_files_do_not_give_the_hints_away(stubs):
+    for module in CHAPTER_MODULES:
+        text = (stubs / f"{module}.py").read_text()
+        for e in exercises.exercises_of(module):
+            for h in e.hints:
+                assert h[:40] not in text, (e.name, h)
+        assert "# SOLUTION" not in text and "NotImplementedError" in text
+
+
+def test_hints_come_one_at_a_time_from_the_command_line():
+    out = subprocess.run([sys.executable, "-m", "interp_lib.course", "hint", "channel_means", "1"],
+                         capture_output=True, text=True, cwd=ROOT)
+    first, second = exercises.exercises_of("ch00_organism")[0].hints
+    assert out.returncode == 0 and first in out.stdout and second not in out.stdout
+    out = subprocess.run([sys.executable, "-m", "interp_lib.course", "hint", "chanel_means"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 1 and "channel_means" in out.stdout and "Traceback" not in out.stderr
+
+
+def test_save_answer_moves_a_notebook_function_into_the_exercise_file(tmp_path):
+    import shutil
+    shutil.copytree(ROOT / "solutions", tmp_path / "solutions")
+    exercises.write_stubs(tmp_path / "exercises", root=tmp_path)
+    namespace = {}
+    exec(compile("import torch\ndef channel_means(acts):\n    return acts.mean(dim=(0, 2, 3))\n",
+                 str(tmp_path / "cell.py"), "exec"), namespace)
+    (tmp_path / "cell.py").write_text("import torch\ndef channel_means(acts):\n"
+                                      "    return acts.mean(dim=(0, 2, 3))\n")
+    path = exercises.save_answer(namespace["channel_means"], root=tmp_path)
+    text = path.read_text()
+    assert "return acts.mean(dim=(0, 2, 3))" in text
+    assert text.count("def channel_means") == 1 and "@exercise(" in text
+    results, _ = grade(tmp_path / "exercises", "--chapter", "0")
+    status = {r["exercise"]: r["status"] for r in results}
+    assert status == {"channel_means": "passed", "top_activating": "not attempted",
+                      "peak_to_mean": "not attempted"}
 
 
 def test_every_exercise_has_a_graded_test_and_metadata():
@@ -129,7 +172,7 @@ def test_notebook_check_prints_instead_of_raising(capsys):
     assert "passed" in out and "failed" in out and "shape" in out
 
 
-def test_exercise_box_folds_hints_and_solution():
+def test_exercise_box_folds_hints_and_solution_and_shows_the_generated_stub(tmp_path):
     html = exercises.exercise_html("ch00_organism", "channel_means")
     shown, folded = html.split("<details>", 1)
     hint = exercises.exercises_of("ch00_organism")[0].hints[0]

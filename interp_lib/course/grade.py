@@ -141,7 +141,7 @@ def table(results: list[Result], target: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m interp_lib.course.grade", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m interp_lib.course grade", description=__doc__)
     parser.add_argument("--chapter", "-c", type=int, default=None, help="grade one chapter")
     parser.add_argument("--target", default="exercises",
                         help="exercises (default), solutions, or a folder of chNN_*.py files")
