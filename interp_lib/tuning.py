@@ -32,6 +32,7 @@ from interp_lib.organism import stimuli
 
 POLARITIES = ((stimuli.WHITE, stimuli.BLACK), (stimuli.BLACK, stimuli.WHITE))
 POLARITY_NAMES = ("white on black", "black on white")
+RADII_OF_FIELD = (0.25, 0.34, 0.44)  # default curve radii, as shares of the receptive field
 
 
 @dataclass
@@ -245,7 +246,7 @@ def curve_tuning(
     layer: Layer,
     *,
     n_orientations: int = 16,
-    radii: Sequence[float] = (8.0, 11.0, 14.0),
+    radii: Sequence[float] | None = None,
     extent: float = 120.0,
     size: int = 64,
     batch_size: int = 512,
@@ -254,7 +255,9 @@ def curve_tuning(
 
     Each orientation is shown at every radius, white on black and black on
     white, centred on the receptive field of the layer's centre neuron, which
-    is read. Lines are measured too (`line_tuning`), to tell curves from
+    is read. radii: in pixels; by default a quarter, a third and nearly half of
+    the receptive field (8, 11 and 14 px for a 32 px field), curves that fit
+    the unit's view. Lines are measured too (`line_tuning`), to tell curves from
     lines. Computes on the model's device in batches; results on the CPU.
     The paper sampled 720 orientations; 16 is enough to find a family, 72
     (5 degrees) or more to see a tuning curve's shape.
@@ -264,7 +267,10 @@ def curve_tuning(
     >>> t.responses.shape, t.by_stimulus.shape
     (torch.Size([8, 16]), torch.Size([8, 2, 3, 16]))
     """
-    centre = receptive_field(model, layer, size=size).centre
+    rf = receptive_field(model, layer, size=size)
+    centre = rf.centre
+    if radii is None:
+        radii = [round(f * min(rf.size, size), 1) for f in RADII_OF_FIELD]
     orientations = torch.arange(n_orientations) * (360.0 / n_orientations)
     radii_t = torch.tensor([float(r) for r in radii])
     x = torch.stack([stimuli.curves(orientations[None, :], radii_t[:, None], extent=extent, fg=fg,

@@ -5,9 +5,10 @@
     model = zoo.load("conv5-s0")     # verified against its SHA-256, in eval mode
 
 The organisms are plain conv + ReLU classifiers of `data.CLASSES`, trained
-by `train.train` with the recipes below. Two architectures (5x5 and 3x3
-kernels, four and six layers), two seeds each, so that universality has
-something to compare. Remake any checkpoint with
+by `train.train` with the recipes below. Three architectures (5x5 kernels and
+four layers; 3x3 kernels and six layers; a strided first layer as in AlexNet),
+two seeds each, so that universality has something to compare. Remake any
+checkpoint with
 
     python -m interp_lib.zoo train conv5-s0
     python -m interp_lib.zoo report          # accuracy and curve detectors, per model
@@ -48,13 +49,15 @@ ARCHITECTURES: dict[str, Architecture] = {
     "conv5": Architecture(channels=(16, 32, 64, 64), kernel=5, pool_after=(1, 2, 3)),
     # 3x3 kernels, 6 convs: receptive fields 3, 8, 12, 22, 30, 50 px.
     "conv3": Architecture(channels=(16, 32, 32, 64, 64, 64), kernel=3, pool_after=(1, 3, 5)),
+    # AlexNet's shape in small: a strided 7x7 first conv, then 5x5 and 3x3 kernels;
+    # receptive fields 7, 15, 23, 39 px.
+    "strided": Architecture(channels=(32, 32, 64, 64), kernel=(7, 5, 3, 3), pool_after=(2, 3),
+                            stride=(2, 1, 1, 1)),
 }
 
 ORGANISMS: dict[str, tuple[str, train.Recipe]] = {
-    "conv5-s0": ("conv5", train.Recipe(seed=0)),
-    "conv5-s1": ("conv5", train.Recipe(seed=1)),
-    "conv3-s0": ("conv3", train.Recipe(seed=0)),
-    "conv3-s1": ("conv3", train.Recipe(seed=1)),
+    f"{arch}-s{seed}": (arch, train.Recipe(seed=seed))
+    for arch in ARCHITECTURES for seed in (0, 1)
 }
 
 # The learned prior of chapter 2: a VAE of the organism's drawings.

@@ -50,7 +50,7 @@ class Template(nn.Module):
 
 def test_curve_tuning_finds_the_preferred_orientation_of_a_known_detector():
     model = Template(stimuli.curves(135, radius=11)[0])
-    t = curve_tuning(model, "unit")
+    t = curve_tuning(model, "unit", radii=(8, 11, 14))
     assert t.responses.shape == (1, 16)
     assert float(t.preferred[0]) == 135.0
     assert float(t.peak_to_mean[0]) > 3
@@ -60,7 +60,7 @@ def test_curve_tuning_finds_the_preferred_orientation_of_a_known_detector():
 def test_a_blob_detector_is_not_curve_tuned():
     ys, xs = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
     blob = torch.exp(-((xs - 32) ** 2 + (ys - 32) ** 2) / 20).expand(3, 64, 64)
-    t = curve_tuning(Template(blob), "unit")
+    t = curve_tuning(Template(blob), "unit", radii=(8, 11, 14))
     assert float(t.peak_to_mean[0]) < 1.5
     assert t.tuned() == []
 
@@ -73,9 +73,9 @@ def test_largest_gap():
 
 
 def test_opposite_separates_curve_detectors_from_line_detectors():
-    curve = curve_tuning(Template(stimuli.curves(90, radius=11)[0]), "unit")
+    curve = curve_tuning(Template(stimuli.curves(90, radius=11)[0]), "unit", radii=(8, 11, 14))
     assert float(curve.opposite[0]) < 0.5
-    line = curve_tuning(Template(stimuli.lines(0, length=14)[0]), "unit")
+    line = curve_tuning(Template(stimuli.lines(0, length=14)[0]), "unit", radii=(8, 11, 14))
     # A horizontal line matches the tangent of curves facing up (270) and down (90) alike.
     assert float(line.opposite[0]) > 0.7
     assert curve.curve_detectors() == [0]

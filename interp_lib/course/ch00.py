@@ -4,27 +4,41 @@ from __future__ import annotations
 
 import torch
 
-from interp_lib.course.checks import check, expect_close, expect_shape, fail
+from interp_lib.course.checks import call, check, expect_close, expect_shape, fail
 from interp_lib.hooks import run_with_cache
 from interp_lib.organism.models import tiny_net
 
 
 def _acts(seed: int = 0, shape=(5, 7, 6, 4)) -> torch.Tensor:
+    """Pre-activation-like values: negative and positive, each channel its own level."""
     g = torch.Generator().manual_seed(seed)
-    return torch.rand(shape, generator=g) * 3 + torch.arange(shape[1]).view(1, -1, 1, 1)
+    return torch.randn(shape, generator=g) * 2 + torch.arange(shape[1]).view(1, -1, 1, 1) - 2
 
 
 @check("channel_means")
 def check_channel_means(fn) -> None:
     acts = _acts()
-    out = fn(acts.clone())
+    out = call(fn, acts, what="channel_means(acts)")
     expect_shape(out, (acts.shape[1],), "channel_means(acts) for acts (5, 7, 6, 4)")
     ref = acts.mean(dim=(0, 2, 3))
     if torch.allclose(out, acts.sum(dim=(0, 2, 3)), rtol=1e-4):
         fail("your values are sums, not means: divide by the number of elements averaged over.")
     if torch.allclose(out, acts.amax(dim=(0, 2, 3)), rtol=1e-4):
         fail("your values are maxima: a channel's activation is its mean.")
+    if torch.allclose(out, acts.clamp_min(0).mean(dim=(0, 2, 3)), rtol=1e-4):
+        fail("you dropped the negative values (a ReLU or a clamp): average the activations "
+             "as they are; a pre-activation layer such as conv1 has negative values.")
     expect_close(out, ref, "Average over the batch and both spatial axes (dims 0, 2, 3).")
+    one = _acts(1, (1, 3, 4, 4))
+    out = call(fn, one, what="channel_means(acts) for a batch of one image")
+    expect_shape(out, (3,), "channel_means(acts) for acts (1, 3, 4, 4), a batch of one image")
+    expect_close(out, one.mean(dim=(0, 2, 3)), "Average over dims 0, 2, 3 also for one image.",
+                 what="channel_means(acts) for one image")
+
+
+def _scores(model, images, layer, channel, reduce):
+    _, acts = run_with_cache(model, images, layer)
+    return reduce(acts[layer][:, channel])
 
 
 @check("top_activating")
@@ -32,12 +46,11 @@ def check_top_activating(fn) -> None:
     net = tiny_net()
     g = torch.Generator().manual_seed(1)
     images = torch.rand(40, 3, 16, 16, generator=g)
-    for layer, channel, k in (("relu2", 3, 5), ("relu1", 0, 3), ("conv2", 7, 4)):
-        _, acts = run_with_cache(net, images, layer)
-        scores = acts[layer][:, channel].mean(dim=(1, 2))
+    for layer, channel, k in (("relu2", 3, 5), ("relu1", 0, 3), ("conv2", 7, 4), ("relu2", 5, 1)):
+        scores = _scores(net, images, layer, channel, lambda a: a.mean(dim=(1, 2)))
         ref = torch.argsort(scores, descending=True)[:k]
-        out = fn(net, images.clone(), layer, channel, k)
         what = f"top_activating(model, images, {layer!r}, channel={channel}, k={k})"
+        out = call(fn, net, images, layer, channel, k, what=what)
         expect_shape(out, (k,), what)
         out = out.long()
         if torch.equal(out, torch.argsort(scores)[:k]):
@@ -45,11 +58,19 @@ def check_top_activating(fn) -> None:
         if set(out.tolist()) == set(ref.tolist()) and not torch.equal(out, ref):
             fail(f"{what} has the right images in the wrong order: most activating first.")
         if not torch.equal(out, ref):
-            by_max = torch.argsort(acts[layer][:, channel].amax(dim=(1, 2)), descending=True)[:k]
-            hint = ("You ranked by the maximum over positions; rank by the mean."
-                    if torch.equal(out, by_max) else
-                    f"Did you read layer {layer!r} and channel {channel} (not a neighbour), "
-                    "and average over positions?")
+            by_max = torch.argsort(_scores(net, images, layer, channel,
+                                           lambda a: a.amax(dim=(1, 2))), descending=True)[:k]
+            relu = torch.argsort(_scores(net, images, layer, channel,
+                                         lambda a: a.clamp_min(0).mean(dim=(1, 2))),
+                                 descending=True)[:k]
+            if torch.equal(out, by_max):
+                hint = "You ranked by the maximum over positions; rank by the mean."
+            elif layer.startswith("conv") and torch.equal(out, relu):
+                hint = ("You dropped the negative values of the pre-activation layer "
+                        f"{layer!r}: rank by its mean as it is.")
+            else:
+                hint = (f"Did you read layer {layer!r} and channel {channel} (not a neighbour), "
+                        "and average over positions?")
             fail(f"{what} returned {out.tolist()}, expected {ref.tolist()}. {hint}")
 
 
@@ -59,7 +80,7 @@ def check_peak_to_mean(fn) -> None:
     responses = torch.rand(6, 16, generator=g) ** 3
     responses[2] = 0.0  # a silent channel
     responses[4, 5] = 4.0  # a sharply tuned one
-    out = fn(responses.clone())
+    out = call(fn, responses, what="peak_to_mean(responses)")
     expect_shape(out, (6,), "peak_to_mean(responses) for responses (6, 16)")
     if not torch.isfinite(out).all():
         fail("your result has NaN or infinity: a channel that never fires has mean 0, "
@@ -69,3 +90,6 @@ def check_peak_to_mean(fn) -> None:
     if out[2] != 0:
         fail(f"the silent channel (all responses 0) should give 0, got {out[2].item():.3g}.")
     expect_close(out, ref, "Divide each channel's maximum over dim 1 by its mean over dim 1.")
+    one = responses[4:5]
+    out = call(fn, one, what="peak_to_mean(responses) for one channel")
+    expect_shape(out, (1,), "peak_to_mean(responses) for responses (1, 16), one channel")

@@ -1,12 +1,18 @@
-"""Checks for chapter 3, attribution."""
+"""Checks for chapter 3, attribution.
+
+The attribution exercises take a model: each check makes sure the model is
+left as it was (no hooks, no gradients in its weights, same mode) and the
+images are not changed.
+"""
 
 from __future__ import annotations
 
 import torch
 
 from interp_lib import attribution
-from interp_lib.course.checks import check, expect_close, expect_shape, fail
-from interp_lib.organism.models import tiny_net
+from interp_lib.course.checks import (call, check, expect_bounded_memory, expect_close,
+                                      expect_shape, fail)
+from interp_lib.organism.models import Architecture, ConvNet, init_weights, tiny_net
 
 
 def _images(seed: int, n: int = 3, size: int = 12) -> torch.Tensor:
@@ -17,10 +23,21 @@ def _net():
     return tiny_net(seed=3)
 
 
+def _deeper_net() -> ConvNet:
+    """Three convs: relu2 feeds a further convolution, so its gradient differs from
+    position to position and image to image (unlike the last layer before the pooling)."""
+    net = ConvNet(Architecture((6, 8, 8), 3, (1, 2)))
+    init_weights(net, 7)
+    with torch.no_grad():
+        for m in (net.conv1, net.conv2, net.conv3):
+            m.bias.copy_(torch.linspace(-0.2, 0.3, m.bias.numel()))
+    return net.eval()
+
+
 @check("saliency_map")
 def check_saliency_map(fn) -> None:
     net, x = _net(), _images(0)
-    out = fn(net, x.clone(), 5)
+    out = call(fn, net, x, 5, what="saliency_map(model, images, 5)")
     expect_shape(out, tuple(x.shape), "saliency_map(model, images, 5)")
     grad = attribution.saliency(net, x, 5, absolute=False)
     if torch.allclose(out, grad, atol=1e-6) and (grad < 0).any():
@@ -29,50 +46,75 @@ def check_saliency_map(fn) -> None:
         fail("you took the gradient of class 4 for target=5: an off-by-one?")
     expect_close(out, grad.abs(), "Differentiate model(x)[:, target] with respect to the "
                  "images, then take the absolute value.", atol=1e-6)
+    one = x[:1]
+    expect_close(call(fn, net, one, 2, what="saliency_map for one image"),
+                 attribution.saliency(net, one, 2), "one image works like many.",
+                 what="saliency_map(model, one image, 2)", atol=1e-6)
 
 
 @check("integrated_gradients_midpoint")
 def check_integrated_gradients_midpoint(fn) -> None:
     net, x = _net(), _images(1)
     base = torch.full_like(x, 0.2)
-    out = fn(net, x.clone(), 2, base.clone(), 16)
+    out = call(fn, net, x, 2, base, 16, what="integrated_gradients_midpoint(..., n_steps=16)")
     expect_shape(out, tuple(x.shape), "integrated_gradients_midpoint(..., n_steps=16)")
-    ref = attribution.integrated_gradients(net, x, 2, baselines=base, n_steps=16, method="riemann_middle")
+    ref = attribution.integrated_gradients(net, x, 2, baselines=base, n_steps=16,
+                                           method="riemann_middle")
     no_diff = ref / (x - base)
     if torch.allclose(out, no_diff, rtol=1e-3, atol=1e-6):
         fail("you returned the average gradient: multiply it by (images - baseline).")
-    left = attribution.integrated_gradients(net, x, 2, baselines=base, n_steps=16, method="riemann_left")
+    left = attribution.integrated_gradients(net, x, 2, baselines=base, n_steps=16,
+                                            method="riemann_left")
     if torch.allclose(out, left, rtol=1e-4, atol=1e-6):
         fail("your path points start at alpha = 0: the midpoint rule uses (k + 0.5) / n_steps.")
     if torch.allclose(out, ref * 16, rtol=1e-4, atol=1e-6):
         fail("you summed the gradients over the steps: average them (divide by n_steps).")
+    zero_base = attribution.integrated_gradients(net, x, 2, baselines=torch.zeros_like(x),
+                                                 n_steps=16, method="riemann_middle")
+    if torch.allclose(out, zero_base, rtol=1e-3, atol=1e-6):
+        fail("you ignored the baseline you were given (your path starts at black): the path "
+             "runs from the baseline to the images.")
     expect_close(out, ref, "Average the gradients at baseline + (k + 0.5) / n * (images - "
                  "baseline) and multiply by (images - baseline).", rtol=1e-3, atol=1e-5)
+    out = call(fn, net, x[:1], 0, base[:1], 4, what="integrated_gradients_midpoint for one image")
+    expect_close(out, attribution.integrated_gradients(net, x[:1], 0, baselines=base[:1], n_steps=4,
+                                                       method="riemann_middle"),
+                 "one image, 4 steps.", what="integrated_gradients_midpoint(one image, n_steps=4)",
+                 rtol=1e-3, atol=1e-5)
 
 
 @check("completeness_delta")
 def check_completeness_delta(fn) -> None:
     net, x = _net(), _images(2)
-    base = torch.zeros_like(x)
-    attr = attribution.integrated_gradients(net, x, 1, baselines=base, n_steps=8)
-    out = fn(attr.clone(), net, x.clone(), 1, base.clone())
-    expect_shape(out, (3,), "completeness_delta(...) for 3 images")
-    with torch.no_grad():
-        gap = net(x)[:, 1] - net(base)[:, 1]
-    ref = attr.flatten(1).sum(1) - gap
-    if torch.allclose(out, -ref, atol=1e-5):
-        fail("your sign is flipped: sum of attributions minus (F(image) - F(baseline)).")
-    with torch.no_grad():
-        if torch.allclose(out, attr.flatten(1).sum(1) - net(x)[:, 1], atol=1e-5):
+    for base in (torch.zeros_like(x), torch.full_like(x, 0.5)):
+        attr = attribution.integrated_gradients(net, x, 1, baselines=base, n_steps=8)
+        what = f"completeness_delta(...) with a baseline of {float(base.mean()):.1f}"
+        out = call(fn, attr, net, x, 1, base, what=what)
+        expect_shape(out, (3,), "completeness_delta(...) for 3 images")
+        with torch.no_grad():
+            f_x, f_base = net(x)[:, 1], net(base)[:, 1]
+        ref = attr.flatten(1).sum(1) - (f_x - f_base)
+        if torch.allclose(out, -ref, atol=1e-5):
+            fail("your sign is flipped: sum of attributions minus (F(image) - F(baseline)).")
+        if torch.allclose(out, ref.abs(), atol=1e-5) and (ref < 0).any():
+            fail("you returned the absolute value: the delta is signed (it says whether the "
+                 "attributions over- or under-shoot).")
+        if torch.allclose(out, attr.flatten(1).sum(1) - f_x, atol=1e-5):
             fail("you left out F(baseline): completeness compares with F(image) - F(baseline).")
-    expect_close(out, ref, "Per image: attributions summed over every dimension, minus "
-                 "(F(image) - F(baseline)).")
+        if base.abs().sum() > 0:
+            with torch.no_grad():
+                black = attr.flatten(1).sum(1) - (f_x - net(torch.zeros_like(x))[:, 1])
+            if torch.allclose(out, black, atol=1e-5):
+                fail("you used a black baseline whatever baseline you were given: use the "
+                     "`baseline` argument.")
+        expect_close(out, ref, "Per image: attributions summed over every dimension, minus "
+                     "(F(image) - F(baseline)).", what=what)
 
 
 @check("occlusion_map")
 def check_occlusion_map(fn) -> None:
     net, x = _net(), _images(3, size=12)
-    out = fn(net, x.clone(), 6, 4, 0.5)
+    out = call(fn, net, x, 6, 4, 0.5, what="occlusion_map(model, images, 6, window=4)")
     expect_shape(out, tuple(x.shape), "occlusion_map(model, images, 6, window=4)")
     ref = attribution.occlusion(net, x, 6, window=4, stride=4, baseline=0.5)
     if torch.allclose(out, -ref, atol=1e-5) and ref.abs().max() > 0:
@@ -82,21 +124,50 @@ def check_occlusion_map(fn) -> None:
         fail("you occluded one colour channel at a time: occlude all three channels of the square.")
     expect_close(out, ref, "For each 4 x 4 square, set all channels to the baseline and record "
                  "the drop in the target logit over the whole square.", atol=1e-5)
+    # A window that does not divide the image: the last squares are cut short, not skipped.
+    out = call(fn, net, x, 2, 5, 0.0, what="occlusion_map(model, images, 2, window=5)")
+    ref = attribution.occlusion(net, x, 2, window=5, stride=5, baseline=0.0)
+    if out[..., 10:, :].abs().max() == 0 and ref[..., 10:, :].abs().max() > 0:
+        fail("with a 5-pixel window on a 12-pixel image the last rows and columns (10 and 11) "
+             "got nothing: occlude the last, partial square too (range(0, h, window) covers it).")
+    expect_close(out, ref, "Squares of 5 pixels, the last ones 2 pixels wide.", atol=1e-5,
+                 what="occlusion_map(model, images, 2, window=5) on 12 x 12 images")
 
 
 @check("grad_cam_map")
 def check_grad_cam_map(fn) -> None:
-    net, x = _net(), _images(4, size=16)
-    out = fn(net, x.clone(), 3, "relu2")
-    expect_shape(out, (3, 1, 8, 8), "grad_cam_map(model, images, 3, 'relu2')")
-    ref = attribution.grad_cam(net, x, 3, "relu2", upsample=False)
-    raw = attribution.grad_cam(net, x, 3, "relu2", relu=False, upsample=False)
+    # relu2 of a three-layer net: its gradient varies over positions and images, so a map
+    # that skips the spatial average, or averages over the batch, comes out different.
+    # Target 0 gives maps with positive and negative parts (a quarter to a third positive).
+    net, x, target = _deeper_net(), _images(4, n=3, size=16), 0
+    what = f"grad_cam_map(model, images, {target}, 'relu2')"
+    out = call(fn, net, x, target, "relu2", what=what)
+    expect_shape(out, (3, 1, 8, 8), what)
+    out = out.detach()
+    ref = attribution.grad_cam(net, x, target, "relu2", upsample=False)
+    raw = attribution.grad_cam(net, x, target, "relu2", relu=False, upsample=False)
     if (out < 0).any() and torch.allclose(out, raw, atol=1e-5):
         fail("your map has negative values: Grad-CAM keeps only the positive part (ReLU).")
     if torch.allclose(out, ref * 64, rtol=1e-3, atol=1e-6):
         fail("your weights are the gradient's sum over positions: average it.")
-    expect_close(out.detach(), ref, "weights = gradient averaged over positions; map = ReLU of "
-                 "the weighted sum of channels.", atol=1e-5)
+    from interp_lib.hooks import run_with_cache
+    logits, acts = run_with_cache(net, x, "relu2", detach=False)
+    (grad,) = torch.autograd.grad(logits[:, target].sum(), acts["relu2"])
+    a = acts["relu2"].detach()
+    no_average = (grad * a).sum(dim=1, keepdim=True).clamp_min(0)
+    batch_average = (grad.mean(dim=(0, 2, 3), keepdim=True) * a).sum(dim=1, keepdim=True).clamp_min(0)
+    if torch.allclose(out, no_average, atol=1e-5):
+        fail("you multiplied gradient and activation position by position: Grad-CAM's "
+             "channel weights are the gradient *averaged over positions* first.")
+    if torch.allclose(out, batch_average, atol=1e-5):
+        fail("you averaged the gradient over the batch too: each image gets its own weights.")
+    expect_close(out, ref, "weights = gradient averaged over positions (per image); map = ReLU "
+                 "of the weighted sum of channels.", atol=1e-5)
+
+
+def _ranks_centred(v: torch.Tensor) -> torch.Tensor:
+    r = v.flatten().argsort().argsort().double()
+    return r - r.mean()
 
 
 @check("rank_correlation")
@@ -104,7 +175,7 @@ def check_rank_correlation(fn) -> None:
     g = torch.Generator().manual_seed(5)
     a = torch.randn(40, generator=g)
     b = a**3 + 0.3 * torch.randn(40, generator=g)
-    out = fn(a.clone(), b.clone())
+    out = call(fn, a, b, what="rank_correlation(a, b)")
     if isinstance(out, torch.Tensor):
         out = out.item()
     if not isinstance(out, float):
@@ -113,8 +184,31 @@ def check_rank_correlation(fn) -> None:
     pearson = float(torch.corrcoef(torch.stack([a, b]))[0, 1])
     if abs(out - pearson) < 1e-6 and abs(ref - pearson) > 1e-3:
         fail("that is Pearson's correlation of the values: Spearman's correlates their ranks.")
+    once = torch.corrcoef(torch.stack([a.argsort().double(), b.argsort().double()]))[0, 1]
+    if abs(out - float(once)) < 1e-6:
+        fail("you correlated a.argsort() with b.argsort(): argsort gives the order of the "
+             "indices, not each value's rank. A value's rank is x.argsort().argsort().")
+    ra, rb = a.argsort().argsort().double(), b.argsort().argsort().double()
+    uncentred = float((ra * rb).sum() / torch.sqrt((ra**2).sum() * (rb**2).sum()))
+    if abs(out - uncentred) < 1e-6:
+        fail("you forgot to centre the ranks (subtract their mean) before correlating.")
     if abs(out - ref) > 1e-6:
-        fail(f"rank_correlation gave {out:.4f}, expected {ref:.4f}. Ranks are "
-             "x.argsort().argsort(), not x.argsort().")
-    if abs(fn(a, -a) + 1) > 1e-6:
+        fail(f"rank_correlation gave {out:.4f}, expected {ref:.4f}.")
+    if abs(call(fn, a, -a, what="rank_correlation(a, -a)") + 1) > 1e-6:
         fail("a tensor and its negative should have rank correlation -1.")
+    # The chapter compares whole attribution maps, (N, 3, H, W): every value counts.
+    maps_a = torch.randn(2, 3, 8, 8, generator=g)
+    maps_b = maps_a + torch.randn(2, 3, 8, 8, generator=g)
+    got = call(fn, maps_a, maps_b, what="rank_correlation on maps (2, 3, 8, 8)")
+    got = got.item() if isinstance(got, torch.Tensor) and got.numel() == 1 else got
+    if not isinstance(got, float):
+        fail("on maps shaped (2, 3, 8, 8) return one float for all their values: flatten them "
+             "first (ranking along the last axis only ranks each row on its own).")
+    ra, rb = _ranks_centred(maps_a), _ranks_centred(maps_b)
+    whole = float((ra * rb).sum() / torch.sqrt((ra**2).sum() * (rb**2).sum()))
+    if abs(got - whole) > 1e-6:
+        fail(f"on maps shaped (2, 3, 8, 8) you gave {got:.4f}, expected {whole:.4f}: rank "
+             "all the values together (flatten first), not row by row.")
+    big = torch.randn(4, 3, 64, 64, generator=g)  # four RGB maps of the chapter's size
+    expect_bounded_memory(lambda: fn(big, big.flip(0)), extra_mb=400,
+                          what="rank_correlation on four 64 x 64 RGB maps")

@@ -1,12 +1,20 @@
 """The model organism's world: a procedural data set of line drawings.
 
-Nothing is downloaded. `make_batch(n, seed)` draws n images of eight kinds of
+Nothing is downloaded. `make_batch(n, seed)` draws n images of ten kinds of
 shape, each at a random position, size, rotation, stroke width and colour,
-with light pixel noise. To tell the classes apart a network has to notice
-curvature and its direction (arc, circle, spiral, wave), straight strokes
-(line, corner, polygons) and how strokes join: the features the course
-studies. Every sample comes with the parameters that drew it, so ground truth
-is always known.
+with light pixel noise. The classes come in pairs that differ in curvature
+alone: circle and pentagon, arc and corner, wave and zigzag; with line,
+triangle, square and spiral. To tell a circle from a pentagon, or a wave from
+a zigzag, a network has to notice smooth curvature and its direction as
+against straight strokes that meet at corners: the curve detectors the
+course studies.
+
+Half of the strokes are drawn in two tones, bright on one side of a random
+line through the shape and dark on the other, against a background between
+the two: the stroke's contrast polarity flips along it, as an object's edge
+does against a varied background. A detector that needs a whole curve has
+to answer both polarities. Every sample comes with the parameters that drew
+it, so ground truth is always known.
 
 The same (n, seed) gives the same batch on any machine: all randomness comes
 from one seeded `torch.Generator`, and every parameter is drawn for every
@@ -26,14 +34,17 @@ from interp_lib.organism import drawing
 
 CLASSES: tuple[str, ...] = (
     "circle",  # a closed ring
+    "pentagon",  # closed, five straight sides: a circle with corners
     "arc",  # part of a ring: 60 to 240 degrees of it
+    "corner",  # two segments meeting at 45 to 150 degrees: an arc with a corner
     "line",  # one straight segment
-    "corner",  # two segments meeting at 45 to 135 degrees
     "triangle",  # closed, three straight sides
     "square",  # closed, four straight sides (a rectangle, possibly)
     "wave",  # a sine wave, 1.5 to 2.5 periods
+    "zigzag",  # the same wave drawn with straight segments and sharp turns
     "spiral",  # an Archimedean spiral, 1.3 to 2 turns
 )
+SPLIT_FRACTION = 0.5  # the share of two-tone strokes
 IMAGE_SIZE = 64
 HELD_OUT_SEED = 2**31 - 1  # never used to train: training seeds are below 2**30
 
@@ -83,9 +94,20 @@ def _colours(g: torch.Generator, n: int) -> tuple[Tensor, Tensor]:
     return fg, bg
 
 
+def _split_colours(g: torch.Generator, n: int) -> tuple[Tensor, Tensor, Tensor]:
+    """(bright, dark, background) colours (N, 3) for two-tone strokes: a background of
+    middling luminance, one stroke colour about 0.38 brighter and one about 0.38 darker."""
+    base = _uniform(g, n, 0.4, 0.6)[:, None]
+    jitter = (torch.rand(n, 3, 3, generator=g) - 0.5) * 0.2
+    mid = (base + jitter[:, 0]).clamp(0, 1)
+    bright = (base + 0.38 + jitter[:, 1]).clamp(0, 1)
+    dark = (base - 0.38 + jitter[:, 2]).clamp(0, 1)
+    return bright, dark, mid
+
+
 def _polygon(n_sides: int, radius: Tensor, aspect: Tensor) -> Tensor:
     """Vertices (N, n_sides, 2) of a regular polygon, stretched along u by `aspect`."""
-    start = math.pi / 2 if n_sides == 3 else math.pi / 4
+    start = math.pi / 2 if n_sides % 2 else math.pi / 4
     angles = start + torch.arange(n_sides) * (2 * math.pi / n_sides)
     pu = radius[:, None] * torch.cos(angles)[None] * aspect[:, None]
     pv = radius[:, None] * torch.sin(angles)[None]
@@ -107,6 +129,8 @@ def make_batch(n: int, seed: int, size: int = IMAGE_SIZE) -> ShapeBatch:
 
     labels = torch.randint(len(CLASSES), (n,), generator=g)
     radius = _uniform(g, n, 9.0, 20.0) * k
+    wavy = (labels == CLASSES.index("wave")) | (labels == CLASSES.index("zigzag"))
+    radius = torch.where(wavy, 12.0 * k + (radius - 9.0 * k) * (8.0 / 11.0), radius)  # 12 to 20
     angle = _uniform(g, n, 0.0, 2 * math.pi)
     mirror = torch.rand(n, generator=g) < 0.5
     width = _uniform(g, n, 1.5, 3.5) * k
@@ -114,15 +138,20 @@ def make_batch(n: int, seed: int, size: int = IMAGE_SIZE) -> ShapeBatch:
     cx = size / 2 + (torch.rand(n, generator=g) - 0.5) * 2 * (size / 2 - margin).clamp_min(0)
     cy = size / 2 + (torch.rand(n, generator=g) - 0.5) * 2 * (size / 2 - margin).clamp_min(0)
     arc_extent = _uniform(g, n, math.radians(60), math.radians(240))
-    corner_angle = _uniform(g, n, math.radians(45), math.radians(135))
+    corner_angle = _uniform(g, n, math.radians(45), math.radians(150))
     aspect = _uniform(g, n, 0.7, 1.3)
-    amplitude = _uniform(g, n, 0.2, 0.35) * radius
+    # Waves and zigzags tall enough that a sine and a triangle wave can be told apart.
+    amplitude = _uniform(g, n, 0.3, 0.45) * radius
     periods = _uniform(g, n, 1.5, 2.5)
     phase = _uniform(g, n, 0.0, 2 * math.pi)
     turns = _uniform(g, n, 1.3, 2.0)
     fg, bg = _colours(g, n)
     noise_std = _uniform(g, n, 0.0, 0.05)
     noise = torch.randn(n, 3, size, size, generator=g)
+    split = torch.rand(n, generator=g) < SPLIT_FRACTION
+    split_colours = _split_colours(g, n)
+    split_angle = _uniform(g, n, 0.0, 2 * math.pi)
+    split_offset = (torch.rand(n, generator=g) - 0.5) * radius
 
     u, v = drawing.local_frame(size, cx, cy, angle, mirror)
     dist = torch.empty(n, size, size)
@@ -150,13 +179,27 @@ def make_batch(n: int, seed: int, size: int = IMAGE_SIZE) -> ShapeBatch:
         elif name in ("triangle", "square"):
             pts = _polygon(3 if name == "triangle" else 4, r, aspect[idx])
             d = drawing.dist_polyline(uu, vv, pts, closed=True)
+        elif name == "pentagon":
+            # Nearly regular (a circle's fellow), so corners are what tells it apart.
+            pts = _polygon(5, r, 1 + (aspect[idx] - 1) / 2)
+            d = drawing.dist_polyline(uu, vv, pts, closed=True)
         elif name == "wave":
             d = drawing.dist_wave(uu, vv, r, amplitude[idx], periods[idx], phase[idx])
+        elif name == "zigzag":
+            pts = drawing.zigzag_points(r, amplitude[idx], periods[idx], phase[idx])
+            d = drawing.dist_polyline(uu, vv, pts, closed=False)
         else:  # spiral
             d = drawing.dist_spiral(uu, vv, 0.15 * r, r, turns[idx])
         dist[idx] = d
 
-    images = drawing.composite(drawing.ink(dist, width), fg, bg)
+    coverage = drawing.ink(dist, width)
+    images = drawing.composite(coverage, fg, bg)
+    if split.any():
+        bright, dark, mid = split_colours
+        side = drawing.side_of_line(size, cx + split_offset * torch.cos(split_angle),
+                                    cy + split_offset * torch.sin(split_angle), split_angle)
+        two_tone = drawing.composite_two_tone(coverage, bright, dark, mid, side)
+        images = torch.where(split[:, None, None, None], two_tone, images)
     images = (images + noise * noise_std[:, None, None, None]).clamp(0.0, 1.0)
 
     nan = torch.full((n,), float("nan"))
@@ -167,6 +210,7 @@ def make_batch(n: int, seed: int, size: int = IMAGE_SIZE) -> ShapeBatch:
         "corner_angle": torch.where(labels == CLASSES.index("corner"), corner_angle, nan),
         "periods": torch.where(labels == CLASSES.index("wave"), periods, nan),
         "turns": torch.where(labels == CLASSES.index("spiral"), turns, nan),
+        "two_tone": split.float(),
     }
     return ShapeBatch(images=images, labels=labels, params=params)
 

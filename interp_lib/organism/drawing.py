@@ -143,3 +143,56 @@ def composite(coverage: Tensor, fg: Tensor, bg: Tensor) -> Tensor:
     """
     a = coverage[:, None]
     return bg[:, :, None, None] * (1 - a) + fg[:, :, None, None] * a
+
+
+def zigzag_points(half_length: Tensor, amplitude: Tensor, periods: Tensor, phase: Tensor,
+                  max_vertices: int = 8) -> Tensor:
+    """Vertices (N, max_vertices, 2) of a zigzag: the triangle wave with the same peaks as
+    the sine wave v = A sin(k u + phase) of `dist_wave`, for |u| <= half_length.
+
+    The peaks sit where k u + phase = pi/2 + m pi; unused vertices repeat the last
+    one (zero-length segments draw nothing).
+
+    >>> zigzag_points(torch.tensor([10.0]), torch.tensor([3.0]), torch.tensor([1.0]),
+    ...               torch.tensor([0.0])).shape
+    torch.Size([1, 8, 2])
+    """
+    L, A, ph = half_length[:, None], amplitude[:, None], phase[:, None]
+    k = periods[:, None] * math.pi / L
+    first = torch.ceil((-k * L + ph - math.pi / 2) / math.pi)  # the first peak at u >= -L
+    m = first + torch.arange(max_vertices - 2)[None]
+    peaks = ((math.pi / 2 + m * math.pi - ph) / k).clamp(max=L)
+    u = torch.cat([-L, peaks, L], dim=1)
+    v = A * (2 / math.pi) * torch.asin(torch.sin(k * u + ph).clamp(-1, 1))
+    return torch.stack([u, v], dim=-1)
+
+
+def side_of_line(size: int, px: Tensor, py: Tensor, angle: Tensor, softness: float = 1.0
+                 ) -> Tensor:
+    """(N, size, size) in [0, 1]: how far each pixel lies on the side of the line through
+    (px, py) that its normal `angle` points to, softened over about `softness` pixels.
+
+    >>> side = side_of_line(8, torch.tensor([4.0]), torch.tensor([4.0]), torch.tensor([0.0]))
+    >>> bool(side[0, 0, 0] < 0.05), bool(side[0, 0, 7] > 0.95)
+    (True, True)
+    """
+    x, y = pixel_grid(size)
+    along_normal = (x - _b(px)) * _b(torch.cos(angle)) + (y - _b(py)) * _b(torch.sin(angle))
+    return torch.sigmoid(along_normal / softness)
+
+
+def composite_two_tone(coverage: Tensor, bright: Tensor, dark: Tensor, background: Tensor,
+                       side: Tensor) -> Tensor:
+    """A stroke drawn `bright` (N, 3) where side (N, H, W) is 1 and `dark` where it is 0,
+    over `background` (N, 3): its contrast polarity flips across the line.
+
+    >>> cov = torch.ones(1, 2, 2)
+    >>> side = torch.tensor([[[1.0, 0.0], [1.0, 0.0]]])
+    >>> composite_two_tone(cov, torch.ones(1, 3), torch.zeros(1, 3), torch.full((1, 3), 0.5),
+    ...                    side)[0, 0]
+    tensor([[1., 0.],
+            [1., 0.]])
+    """
+    stroke = bright[:, :, None, None] * side[:, None] + dark[:, :, None, None] * (1 - side[:, None])
+    a = coverage[:, None]
+    return background[:, :, None, None] * (1 - a) + stroke * a

@@ -23,13 +23,30 @@ class Architecture:
     """A conv stack: one entry per conv layer.
 
     channels[i]: output channels of conv i+1; kernel: the square kernel size of
-    every conv; pool_after: 1-based indices of the convs followed by a 2x2 max-pool.
+    every conv, or one per conv; pool_after: 1-based indices of the convs
+    followed by a 2x2 max-pool; stride: 1 for every conv, or one per conv (a
+    strided first conv, as in AlexNet, shrinks the image at once).
     """
 
     channels: tuple[int, ...]
-    kernel: int
+    kernel: int | tuple[int, ...]
     pool_after: tuple[int, ...]
-    n_classes: int = 8
+    n_classes: int = 10
+    stride: int | tuple[int, ...] = 1
+
+    def kernels(self) -> tuple[int, ...]:
+        return _per_layer(self.kernel, len(self.channels), "kernel")
+
+    def strides(self) -> tuple[int, ...]:
+        return _per_layer(self.stride, len(self.channels), "stride")
+
+
+def _per_layer(value: int | tuple[int, ...], n: int, name: str) -> tuple[int, ...]:
+    if isinstance(value, int):
+        return (value,) * n
+    if len(value) != n:
+        raise ValueError(f"{name} needs one value per conv ({n}), got {value}")
+    return tuple(value)
 
 
 class ConvNet(nn.Module):
@@ -39,8 +56,9 @@ class ConvNet(nn.Module):
         super().__init__()
         self.arch = arch
         c_in = 3
-        for i, c_out in enumerate(arch.channels, start=1):
-            self.add_module(f"conv{i}", nn.Conv2d(c_in, c_out, arch.kernel, padding=arch.kernel // 2))
+        for i, (c_out, k, s) in enumerate(zip(arch.channels, arch.kernels(), arch.strides()),
+                                          start=1):
+            self.add_module(f"conv{i}", nn.Conv2d(c_in, c_out, k, stride=s, padding=k // 2))
             self.add_module(f"relu{i}", nn.ReLU())
             if i in arch.pool_after:
                 self.add_module(f"pool{i}", nn.MaxPool2d(2))
@@ -89,11 +107,11 @@ def check_images(x: Tensor, size: int | None = None) -> None:
 
 def tiny_net(seed: int = 0) -> ConvNet:
     """A small untrained organism for examples and tests: conv1 (6 channels, 3x3),
-    pool1, conv2 (8 channels), 8 classes; He-initialised from `seed`, with nonzero
+    pool1, conv2 (8 channels), 10 classes; He-initialised from `seed`, with nonzero
     biases so that a forgotten bias or ReLU shows. Takes any image size >= 2.
 
     >>> tiny_net()(torch.rand(2, 3, 16, 16)).shape
-    torch.Size([2, 8])
+    torch.Size([2, 10])
     """
     net = ConvNet(Architecture((6, 8), 3, (1,)))
     init_weights(net, seed)

@@ -9,6 +9,36 @@ def _scores(model, images, layer, channel, reduce):
     return reduce(acts[layer][:, channel])
 
 
+def _leaves_a_hook(model, images, layer, channel, k):
+    store = {}
+    dict(model.named_modules())[layer].register_forward_hook(
+        lambda m, i, o: store.__setitem__("a", o.detach()))  # never removed
+    with torch.no_grad():
+        model(images)
+    return torch.topk(store["a"][:, channel].mean(dim=(1, 2)), k).indices
+
+
+def _switches_to_training(model, images, layer, channel, k):
+    model.train()
+    return torch.topk(_scores(model, images, layer, channel, lambda a: a.mean((1, 2))), k).indices
+
+
+def _relu_first(model, images, layer, channel, k):
+    return torch.topk(_scores(model, images, layer, channel,
+                              lambda a: a.clamp_min(0).mean((1, 2))), k).indices
+
+
+def _squeezed(model, images, layer, channel, k):
+    return torch.topk(_scores(model, images, layer, channel, lambda a: a.mean((1, 2))),
+                      k).indices.squeeze()
+
+
+def _normalises_in_place(r):
+    r /= r.amax(dim=1, keepdim=True).clamp_min(1e-12)  # changes the caller's tensor
+    peak, mean = r.amax(1), r.mean(1)
+    return torch.where(mean > 0, peak / mean.clamp_min(1e-12), torch.zeros_like(peak))
+
+
 MUTANTS = {
     "channel_means": [
         ("wrong axis: mean over channels", lambda a: a.mean(dim=1)),
@@ -16,6 +46,9 @@ MUTANTS = {
         ("sum instead of mean", lambda a: a.sum(dim=(0, 2, 3))),
         ("max instead of mean", lambda a: a.amax(dim=(0, 2, 3))),
         ("mean over positions of image 0 only", lambda a: a[0].mean(dim=(1, 2))),
+        ("side effect: ReLU in place", lambda a: a.clamp_(min=0).mean(dim=(0, 2, 3))),
+        ("edge: squeeze breaks a batch of one", lambda a: a.squeeze().mean(dim=(0, 2, 3))),
+        ("negative values dropped", lambda a: a.relu().mean(dim=(0, 2, 3))),
     ],
     "top_activating": [
         ("ascending order", lambda m, x, layer, c, k: torch.argsort(
@@ -28,6 +61,10 @@ MUTANTS = {
             _scores(m, x, layer, c, lambda a: a.mean((1, 2))), k).values),
         ("centre neuron instead of the channel", lambda m, x, layer, c, k: torch.topk(
             _scores(m, x, layer, c, lambda a: a[:, a.shape[1] // 2, a.shape[2] // 2]), k).indices),
+        ("side effect: a hook left on the model", _leaves_a_hook),
+        ("side effect: switches the model to training mode", _switches_to_training),
+        ("pre-activation layer passed through a ReLU", _relu_first),
+        ("edge: squeeze breaks k = 1", _squeezed),
     ],
     "peak_to_mean": [
         ("no guard for silent channels", lambda r: r.amax(1) / r.mean(1)),
@@ -36,5 +73,8 @@ MUTANTS = {
         ("mean over peak (inverted)", lambda r: torch.nan_to_num(r.mean(1) / r.amax(1))),
         ("silent channels give 1", lambda r: torch.where(
             r.mean(1) > 0, r.amax(1) / r.mean(1).clamp_min(1e-12), torch.ones(r.shape[0]))),
+        ("side effect: normalises the caller's responses in place", _normalises_in_place),
+        ("edge: squeeze breaks one channel", lambda r: torch.nan_to_num(
+            r.squeeze().amax(-1) / r.squeeze().mean(-1))),
     ],
 }

@@ -28,11 +28,58 @@ def _scale(square=False, clamp="max", columns="rfft"):
     return scale
 
 
+def _tv_in_place(images):
+    images.sub_(images.mean())  # "centre" the caller's images first
+    return _tv()(images)
+
+
+def _tv_no_grad(images):
+    with torch.no_grad():
+        return _tv()(images)
+
+
+def _tv_squeezed(images):
+    return _tv()(images).squeeze()
+
+
+def _crop_far_corner(x, d, dx, dy):
+    h, w = x.shape[-2:]
+    return x[..., d - dy:d - dy + h - d, d - dx:d - dx + w - d]
+
+
+def _crop_fixed_d(x, d, dx, dy):
+    h, w = x.shape[-2:]
+    return x[..., dy:dy + h - 3, dx:dx + w - 3]  # the one d the first check used to pass
+
+
+def _crop_detached(x, d, dx, dy):
+    h, w = x.shape[-2:]
+    return x.detach()[..., dy:dy + h - d, dx:dx + w - d]
+
+
+def _rgb_fixed_matrix(t, m):
+    return param.to_valid_rgb(t, param.normalise_columns(param.IMAGENET_COLOUR_SQRT))
+
+
+def _rgb_no_grad(t, m):
+    with torch.no_grad():
+        return param.to_valid_rgb(t, m)
+
+
+def _line_in_place(z0, z1, n):
+    w = torch.linspace(0, 1, n)[:, None]
+    z1.sub_(z0)  # the direction, computed in the caller's tensor
+    return z0[None] + w * z1[None]
+
+
 MUTANTS = {
     "total_variation_value": [
         ("horizontal only", _tv(only="x")),
         ("squared differences", _tv(square=True)),
         ("sum instead of mean", _tv(reduce="sum")),
+        ("side effect: centres the caller's images in place", _tv_in_place),
+        ("no gradient: computed under torch.no_grad()", _tv_no_grad),
+        ("edge: squeeze breaks a batch of one", _tv_squeezed),
     ],
     "jitter_crop": [
         ("dx and dy swapped", lambda x, d, dx, dy: x[..., dx:dx + x.shape[-2] - d,
@@ -40,22 +87,30 @@ MUTANTS = {
         ("crop one pixel too large", lambda x, d, dx, dy: x[..., dy:dy + x.shape[-2] - d + 1,
                                                               dx:dx + x.shape[-1] - d + 1]),
         ("ignores the offsets", lambda x, d, dx, dy: x[..., :x.shape[-2] - d, :x.shape[-1] - d]),
+        ("measured from the far corner", _crop_far_corner),
+        ("hard-coded: ignores d", _crop_fixed_d),
+        ("no gradient: detached", _crop_detached),
     ],
     "frequency_scale": [
         ("no clamp (infinite DC)", _scale(clamp=None)),
         ("squared frequencies", _scale(square=True)),
         ("clamp at 1 / min(h, w)", _scale(clamp="min")),
         ("full fftfreq on columns", _scale(columns="fft")),
+        ("hard-coded: square images only", lambda h, w, decay_power=1.0: _scale()(h, h, decay_power)[
+            :, :w // 2 + 1]),
     ],
     "decorrelated_to_rgb": [
         ("transposed matrix", lambda t, m: param.to_valid_rgb(t, m.T)),
         ("no sigmoid", lambda t, m: torch.einsum("nchw,dc->ndhw", t, m)),
         ("sigmoid before mixing", lambda t, m: torch.einsum("nchw,dc->ndhw", torch.sigmoid(t), m)),
+        ("hard-coded: ImageNet's matrix, whatever is given", _rgb_fixed_matrix),
+        ("no gradient: computed under torch.no_grad()", _rgb_no_grad),
     ],
     "interpolation_weights": [
         ("reversed", lambda n: torch.linspace(1, 0, n)),
         ("last image never reaches 1", lambda n: torch.arange(n) / n),
         ("divides by zero for one image", lambda n: torch.arange(n) / (n - 1)),
+        ("edge: hard-coded for n > 2", lambda n: torch.linspace(0, 1, n) if n > 2 else torch.zeros(n)),
     ],
     "latent_line": [
         ("reversed", lambda z0, z1, n: z1[None] + torch.linspace(0, 1, n)[:, None] * (z0 - z1)[None]),
@@ -63,5 +118,6 @@ MUTANTS = {
          * (z1 - z0)[None]),
         ("weights on the wrong code", lambda z0, z1, n: torch.linspace(0, 1, n)[:, None] * z0[None]
          + (1 - torch.linspace(0, 1, n)[:, None]) * z1[None]),
+        ("side effect: turns the caller's z1 into the direction", _line_in_place),
     ],
 }

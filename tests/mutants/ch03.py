@@ -49,6 +49,123 @@ def _delta(sign=1.0, with_baseline=True):
     return delta
 
 
+def _saliency_backward(model, images, target):
+    x = images.detach().requires_grad_(True)
+    model(x)[:, target].sum().backward()  # fills .grad of every weight too
+    return x.grad.abs()
+
+
+def _saliency_in_place(model, images, target):
+    images.requires_grad_(True)  # turns the caller's tensor into a leaf that records gradients
+    (grad,) = torch.autograd.grad(model(images)[:, target].sum(), images)
+    return grad.abs()
+
+
+def _saliency_squeezed(model, images, target):
+    return attribution.saliency(model, images, target).squeeze()
+
+
+def _ig_accumulates_in_images(model, images, target, baseline, n_steps):
+    diff = images.sub_(baseline)  # "images - baseline", computed in the caller's tensor
+    total = torch.zeros_like(diff)
+    for k in range(n_steps):
+        x = (baseline + (k + 0.5) / n_steps * diff).detach().requires_grad_(True)
+        total += torch.autograd.grad(model(x)[:, target].sum(), x)[0]
+    return diff * total / n_steps
+
+
+def _delta_absolute(attr, model, images, target, baseline):
+    return _delta()(attr, model, images, target, baseline).abs()
+
+
+def _delta_black_baseline(attr, model, images, target, baseline):
+    return _delta()(attr, model, images, target, torch.zeros_like(images))
+
+
+def _occlusion_skips_partial(model, images, target, window, baseline=0.0):
+    with torch.no_grad():
+        score = model(images)[:, target]
+        out = torch.zeros_like(images)
+        h, w = images.shape[-2:]
+        for r in range(0, h - window + 1, window):  # the last, partial window is skipped
+            for c in range(0, w - window + 1, window):
+                occ = images.clone()
+                occ[:, :, r:r + window, c:c + window] = baseline
+                out[:, :, r:r + window, c:c + window] = (score - model(occ)[:, target])[:, None, None, None]
+    return out
+
+
+def _occlusion_in_place(model, images, target, window, baseline=0.0):
+    with torch.no_grad():
+        score = model(images)[:, target]
+        out = torch.zeros_like(images)
+        h, w = images.shape[-2:]
+        for r in range(0, h, window):
+            for c in range(0, w, window):
+                saved = images[:, :, r:r + window, c:c + window].clone()
+                images[:, :, r:r + window, c:c + window] = baseline  # on the caller's images
+                out[:, :, r:r + window, c:c + window] = (score - model(images)[:, target])[:, None, None, None]
+                images[:, :, r:r + window, c:c + window] = saved + 1e-3  # "restored", almost
+    return out
+
+
+def _cam_no_spatial_average(model, images, target, layer):
+    logits, acts = run_with_cache(model, images, layer, detach=False)
+    a = acts[layer]
+    (grad,) = torch.autograd.grad(logits[:, target].sum(), a)
+    return (grad * a).sum(dim=1, keepdim=True).clamp_min(0).detach()
+
+
+def _cam_batch_average(model, images, target, layer):
+    logits, acts = run_with_cache(model, images, layer, detach=False)
+    a = acts[layer]
+    (grad,) = torch.autograd.grad(logits[:, target].sum(), a)
+    w = grad.mean(dim=(0, 2, 3), keepdim=True)  # one set of weights for the whole batch
+    return (w * a).sum(dim=1, keepdim=True).clamp_min(0).detach()
+
+
+def _cam_hook_left(model, images, target, layer):
+    store = {}
+    dict(model.named_modules())[layer].register_forward_hook(lambda m, i, o: store.__setitem__("a", o))
+    logits = model(images)
+    a = store["a"]
+    (grad,) = torch.autograd.grad(logits[:, target].sum(), a)
+    return (grad.mean(dim=(2, 3), keepdim=True) * a).sum(dim=1, keepdim=True).clamp_min(0).detach()
+
+
+def _cam_backward(model, images, target, layer):
+    logits, acts = run_with_cache(model, images, layer, detach=False)
+    a = acts[layer]
+    a.retain_grad()
+    logits[:, target].sum().backward()  # gradients land in the weights too
+    return (a.grad.mean(dim=(2, 3), keepdim=True) * a).sum(dim=1, keepdim=True).clamp_min(0).detach()
+
+
+def _uncentred(a, b):
+    ra, rb = a.flatten().argsort().argsort().double(), b.flatten().argsort().argsort().double()
+    return float((ra * rb).sum() / math.sqrt(float((ra**2).sum() * (rb**2).sum())))
+
+
+def _pairwise_ranks(a, b):
+    def ranks(x):
+        x = x.flatten()
+        return (x[:, None] > x[None, :]).sum(dim=1).double()  # O(n^2) memory
+    ra, rb = ranks(a), ranks(b)
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    return float((ra * rb).sum() / math.sqrt(float((ra**2).sum() * (rb**2).sum())))
+
+
+def _last_axis_ranks(a, b):
+    ra, rb = a.argsort(-1).argsort(-1).double(), b.argsort(-1).argsort(-1).double()
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    return float((ra * rb).sum() / math.sqrt(float((ra**2).sum() * (rb**2).sum())))
+
+
+def _ranks_in_place(a, b):
+    a.sub_(a.mean())  # "centre" the caller's values
+    return attribution.spearman(a, b)
+
+
 MUTANTS = {
     "saliency_map": [
         ("no absolute value", lambda m, x, t: attribution.saliency(m, x, t, absolute=False)),
@@ -56,6 +173,9 @@ MUTANTS = {
         ("gradient of all logits", lambda m, x, t: torch.autograd.grad(
             m(xx := x.detach().requires_grad_(True)).sum(), xx)[0].abs()),
         ("input times gradient", lambda m, x, t: attribution.input_x_gradient(m, x, t).abs()),
+        ("side effect: .backward() leaves gradients on the weights", _saliency_backward),
+        ("side effect: makes the caller's images record gradients", _saliency_in_place),
+        ("edge: squeeze breaks a batch of one", _saliency_squeezed),
     ],
     "integrated_gradients_midpoint": [
         ("forgot (images - baseline)", _ig(times_diff=False)),
@@ -63,12 +183,15 @@ MUTANTS = {
         ("summed instead of averaged", lambda m, x, t, b, n: _ig()(m, x, t, b, n) * n),
         ("ignored the baseline (path from zero)", lambda m, x, t, b, n: _ig()(
             m, x, t, torch.zeros_like(x), n)),
+        ("side effect: images - baseline computed in place", _ig_accumulates_in_images),
     ],
     "completeness_delta": [
         ("sign flipped", _delta(sign=-1.0)),
         ("forgot F(baseline)", _delta(with_baseline=False)),
         ("summed over the batch", lambda a, m, x, t, b: _delta()(a, m, x, t, b).sum().expand(
             x.shape[0])),
+        ("absolute value", _delta_absolute),
+        ("hard-coded: assumes the chapter's black baseline", _delta_black_baseline),
     ],
     "occlusion_map": [
         ("sign flipped", lambda m, x, t, w, b=0.0: -attribution.occlusion(m, x, t, window=w, stride=w,
@@ -79,14 +202,24 @@ MUTANTS = {
             m, x, t, window=w, stride=w, baseline=0.0)),
         ("overlapping windows, stride 1", lambda m, x, t, w, b=0.0: attribution.occlusion(
             m, x, t, window=w, stride=1, baseline=b)),
+        ("edge: the last, partial window is skipped", _occlusion_skips_partial),
+        ("side effect: occludes the caller's images", _occlusion_in_place),
     ],
     "grad_cam_map": [
         ("forgot the ReLU", _cam(relu=False)),
         ("summed gradients instead of averaging", _cam(reduce="sum")),
         ("activations only, no gradient", _activation_cam),
+        ("degenerate: no spatial average", _cam_no_spatial_average),
+        ("hard-coded: weights averaged over the batch too", _cam_batch_average),
+        ("side effect: a hook left on the model", _cam_hook_left),
+        ("side effect: .backward() leaves gradients on the weights", _cam_backward),
     ],
     "rank_correlation": [
         ("Pearson on values", _pearson),
         ("one argsort gives order, not ranks", _single_argsort),
+        ("ranks not centred", _uncentred),
+        ("cost: pairwise comparison needs O(n^2) memory", _pairwise_ranks),
+        ("edge: ranks along the last axis only", _last_axis_ranks),
+        ("side effect: centres the caller's values in place", _ranks_in_place),
     ],
 }
