@@ -104,7 +104,8 @@ def _occlusion_in_place(model, images, target, window, baseline=0.0):
             for c in range(0, w, window):
                 saved = images[:, :, r:r + window, c:c + window].clone()
                 images[:, :, r:r + window, c:c + window] = baseline  # on the caller's images
-                out[:, :, r:r + window, c:c + window] = (score - model(images)[:, target])[:, None, None, None]
+                drop = score - model(images)[:, target]
+                out[:, :, r:r + window, c:c + window] = drop[:, None, None, None]
                 images[:, :, r:r + window, c:c + window] = saved + 1e-3  # "restored", almost
     return out
 
