@@ -18,16 +18,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m interp_lib.course",
                                      description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    p_grade = sub.add_parser("grade", help="grade your exercises")
-    p_grade.add_argument("rest", nargs=argparse.REMAINDER)
+    sub.add_parser("grade", help="grade your exercises (options: --chapter N, --target DIR)",
+                   add_help=False)
     p_hint = sub.add_parser("hint", help="show one hint of an exercise")
     p_hint.add_argument("exercise")
     p_hint.add_argument("n", nargs="?", type=int, default=1)
     sub.add_parser("make-exercises", help="write exercises/ from solutions/ (erases answers)")
     sub.add_parser("check", help="fail if exercises/ is out of sync with solutions/")
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
     if args.command == "grade":
-        return grade.main(args.rest)
+        return grade.main(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "hint":
         try:
             print(exercises.hint(args.exercise, args.n))

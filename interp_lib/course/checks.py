@@ -96,6 +96,7 @@ def check(exercise: str) -> Callable:
 
 @dataclass
 class _ModelState:
+    layers: list[str]
     params: list[torch.Tensor]
     grads: list[torch.Tensor | None]
     modes: list[bool]
@@ -104,6 +105,7 @@ class _ModelState:
 
 def _model_state(model: nn.Module) -> _ModelState:
     return _ModelState(
+        [f"{name}: {type(m).__name__}" for name, m in model.named_modules()],
         [p.detach().clone() for p in model.parameters()],
         [None if p.grad is None else p.grad.clone() for p in model.parameters()],
         [m.training for m in model.modules()],
@@ -114,6 +116,11 @@ def _model_state(model: nn.Module) -> _ModelState:
 
 def _check_model(before: _ModelState, model: nn.Module, what: str) -> None:
     after = _model_state(model)
+    if after.layers != before.layers:
+        changed = next((a for a, b in zip(after.layers, before.layers) if a != b),
+                       "a layer was added or removed")
+        fail(f"{what} changed the layers of the model it was given ({changed}): work on a "
+             "copy (copy.deepcopy(model)) and leave the caller's model as it was.")
     if sum(after.hooks) > sum(before.hooks):
         fail(f"{what} left a hook on the model ({sum(after.hooks) - sum(before.hooks)} more than "
              "before): every later forward pass will run it. Remove it when you are done "
@@ -140,11 +147,12 @@ def _tensors(obj, path: str = "") -> list[tuple[str, torch.Tensor]]:
     return []
 
 
-def call(fn: Callable, *args, what: str, **kwargs):
+def call(fn: Callable, *args, what: str, learns: tuple[nn.Module, ...] = (), **kwargs):
     """Call a learner's function and check it had no side effects: the tensors it was
     given are unchanged (values and autograd), and any model it was given has the
     same weights, no new hooks, no gradients left in its parameters, and the same
-    train/eval mode. Returns what the function returned.
+    train/eval mode (except the modules in `learns`, which the function is meant to
+    train). Returns what the function returned.
 
     >>> call(lambda x: x * 2, torch.ones(2), what="double(x)")
     tensor([2., 2.])
@@ -157,7 +165,8 @@ def call(fn: Callable, *args, what: str, **kwargs):
     values = list(args) + list(kwargs.values())
     saved = [(name + path, t, t.detach().clone(), t.requires_grad) for name, v in zip(names, values)
              for path, t in _tensors(v)]
-    models = [(m, _model_state(m)) for m in values if isinstance(m, nn.Module)]
+    models = [(m, _model_state(m)) for m in values
+              if isinstance(m, nn.Module) and not any(m is x for x in learns)]
     out = fn(*args, **kwargs)
     for where, t, copy, needed_grad in saved:
         if t.shape != copy.shape or not torch.equal(t.detach(), copy):

@@ -96,7 +96,7 @@ def _hint_spans(source: str) -> list[tuple[int, int]]:
 
     spans = []
     for node in ast.walk(tree):
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             continue
         for dec in node.decorator_list:
             if not (isinstance(dec, ast.Call) and getattr(dec.func, "id", "") == "exercise"):
@@ -272,7 +272,8 @@ def _function_source(module_name: str, name: str, *, solution: bool) -> str:
     without its @exercise decorator (the box shows the metadata itself)."""
     src = (REPO_ROOT / "solutions" / f"{module_name}.py").read_text()
     tree = ast.parse(src)
-    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
+    fn = next(n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))
+              and n.name == name)
     lines = src.splitlines(keepends=True)
     first = min([fn.lineno] + [d.lineno for d in fn.decorator_list
                                if not (isinstance(d, ast.Call)
@@ -390,7 +391,8 @@ def save_answer(fn: Callable, *, root: Path = REPO_ROOT) -> Path:
         new = "".join(new.splitlines(keepends=True)[new_fn.lineno - 1:])
     text = path.read_text()
     tree = ast.parse(text)
-    old = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name), None)
+    old = next((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))
+                and n.name == name), None)
     if old is None:
         raise KeyError(f"{path} has no function {name!r} to replace: run `make exercises` to "
                        "restore the file")

@@ -1,0 +1,219 @@
+"""Checks for chapter 5, superposition.
+
+ARENA's tests for this material compare with the reference on random inputs;
+these also test behaviour: the learner's own model class, trained with the
+reference loop, must keep exactly m features when they are dense and pack more
+than m when they are sparse.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from interp_lib import superposition
+from interp_lib.course.checks import call, check, expect_close, expect_gradient, expect_shape, fail
+
+
+def _toy(n: int, m: int, instances: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(instances, m, n, generator=g) * 0.6, torch.randn(instances, n, generator=g) * 0.1
+
+
+def _reference_forward(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    h = torch.einsum("imn,bin->bim", W, x)
+    return torch.relu(torch.einsum("imn,bim->bin", W, h) + b)
+
+
+@check("ToyModel")
+def check_ToyModel(cls) -> None:
+    model = cls(5, 2, 3, seed=0)
+    params = dict(model.named_parameters())
+    if set(params) != {"W", "b"}:
+        fail(f"keep the parameters W and b (and no others); your model has {sorted(params)}.")
+    expect_shape(params["W"], (3, 2, 5), "ToyModel(5, 2, 3).W")
+    expect_shape(params["b"], (3, 5), "ToyModel(5, 2, 3).b")
+    W, b = _toy(5, 2, 3, seed=1)
+    with torch.no_grad():
+        model.W.copy_(W)
+        model.b.copy_(b)
+    x = torch.rand(16, 3, 5, generator=torch.Generator().manual_seed(2))
+    out = call(model, x, what="ToyModel.forward(x)")
+    expect_shape(out, (16, 3, 5), "ToyModel(5, 2, 3)(x) for x (16, 3, 5)")
+    h = torch.einsum("imn,bin->bim", W, x)
+    relu_hidden = torch.relu(torch.einsum("imn,bim->bin", W, torch.relu(h)) + b)
+    no_output_relu = torch.einsum("imn,bim->bin", W, h) + b
+    ref = _reference_forward(W, b, x)
+    if torch.allclose(out, relu_hidden, atol=1e-5) and not torch.allclose(ref, relu_hidden, atol=1e-5):
+        fail("you put the ReLU on the hidden layer: h = W x stays linear; the ReLU acts on the "
+             "output, ReLU(W^T h + b).")
+    if torch.allclose(out, no_output_relu, atol=1e-5):
+        fail("the output has no ReLU: x' = ReLU(W^T h + b).")
+    if torch.allclose(out, torch.relu(torch.einsum("imn,bim->bin", W, h)), atol=1e-5):
+        fail("you left out the bias b.")
+    expect_close(out, ref, "h = W x per instance, then ReLU(W^T h + b).", atol=1e-5,
+                 what="ToyModel.forward(x)")
+    expect_gradient(lambda w: _forward_with(cls, w, b, x), W, what="ToyModel's forward (to W)")
+    # Behaviour: trained with the reference loop, dense features keep m = 2 of them;
+    # sparse ones pack all five.
+    trained = cls(5, 2, 2, seed=0)
+    opt = torch.optim.AdamW(trained.parameters(), lr=1e-2, weight_decay=0.0)
+    g = torch.Generator().manual_seed(0)
+    importance = 0.9 ** torch.arange(5.0)
+    cfg = superposition.ToyConfig(5, 2, sparsity=(0.0, 0.99))
+    for _ in range(1000):
+        xb = superposition.generate_batch(cfg, 512, generator=g)
+        loss = superposition.importance_loss(xb, trained(xb), importance)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    norms = trained.W.detach().norm(dim=1)
+    kept = (norms > 0.5).sum(dim=1).tolist()
+    if kept[0] != 2:
+        fail(f"trained on dense features, your model keeps {kept[0]} features with "
+             "||W_i|| > 0.5; the toy model keeps exactly m = 2 (the two most important).")
+    if kept[1] <= 2:
+        fail(f"trained on sparse features (sparsity 0.99), your model keeps {kept[1]}; the toy "
+             "model packs more than m = 2 of them into 2 dimensions.")
+
+
+def _forward_with(cls, W, b, x):
+    model = cls(5, 2, 3, seed=0)
+    del model.W
+    model.W = W  # a tensor that records gradients, in place of the parameter
+    with torch.no_grad():
+        model.b.copy_(b)
+    return model(x)
+
+
+@check("importance_loss")
+def check_importance_loss(fn) -> None:
+    g = torch.Generator().manual_seed(3)
+    x, x_hat = torch.rand(8, 2, 4, generator=g), torch.rand(8, 2, 4, generator=g)
+    importance = torch.tensor([1.0, 0.5, 0.25, 0.125])
+    out = call(fn, x, x_hat, importance, what="importance_loss(x, x_hat, importance)")
+    if not isinstance(out, torch.Tensor) or out.numel() != 1:
+        fail("importance_loss should return a scalar tensor.")
+    out = out.reshape(())
+    err = (x - x_hat) ** 2
+    ref = (importance * err).sum(-1).mean(0).sum()
+    if torch.isclose(out, (importance * err).mean(-1).mean(0).sum()):
+        fail("you averaged over the features: the loss adds them up (sum over the last dim).")
+    if torch.isclose(out, (importance**2 * err).sum(-1).mean(0).sum()):
+        fail("you squared the importance: it weights each squared error as it is.")
+    if torch.isclose(out, err.sum(-1).mean(0).sum()):
+        fail("every feature counts alike in your loss: weight each by its importance.")
+    if torch.isclose(out, (importance * err).sum(-1).mean()):
+        fail("you averaged over the instances: add them up, so that each instance's gradient "
+             "is its own loss's.")
+    expect_close(out, ref, "per instance: mean over the batch of sum_j importance_j (x_j - "
+                 "x'_j)^2; then the sum over instances.", what="importance_loss")
+    expect_gradient(lambda xh: fn(x, xh, importance), x_hat, what="importance_loss")
+
+
+@check("sparse_features")
+def check_sparse_features(fn) -> None:
+    p = torch.tensor([1.0, 0.3, 0.02])
+    out = call(fn, 4000, 6, p, torch.Generator().manual_seed(4),
+               what="sparse_features(4000, 6, feature_probability, generator)")
+    expect_shape(out, (4000, 3, 6), "sparse_features(4000, 6, p) for 3 instances")
+    on = (out > 0).float().mean(dim=(0, 2))
+    if abs(float(on[1]) - 0.7) < 0.03:
+        fail("instance 1 has 70% of its features on for a probability of 0.3: you used the "
+             "sparsity (the probability of 0) where the probability of 1 goes.")
+    if not torch.allclose(on, p, atol=0.03):
+        fail(f"the share of non-zero features per instance is {[round(v, 3) for v in on.tolist()]}; "
+             f"it should follow feature_probability {p.tolist()}, each instance its own.")
+    nonzero = out[out > 0]
+    if nonzero.max() > 1 or abs(float(nonzero.mean()) - 0.5) > 0.03:
+        fail("the features that are on should be uniform in [0, 1] (mean 0.5).")
+    again = fn(4000, 6, p, torch.Generator().manual_seed(4))
+    if not torch.equal(again, out):
+        fail("the same generator seed gave different batches: draw only from `generator`.")
+    other = fn(50, 6, p, torch.Generator().manual_seed(5))
+    if torch.equal(other, out[:50]):
+        fail("a different seed gave the same batch.")
+
+
+@check("dimensions_per_feature")
+def check_dimensions_per_feature(fn) -> None:
+    W = torch.zeros(3, 2, 4)
+    W[0, 0, 0] = W[0, 1, 1] = 1.0  # two orthogonal features: 1 dimension each
+    W[1, 0, 0], W[1, 0, 1] = 1.0, -1.0  # an antipodal pair in one of the two dimensions
+    W[1, 1, 2], W[1, 1, 3] = 1.0, -1.0  # and another: 2 dims / 4 features
+    W[2] = torch.randn(2, 4, generator=torch.Generator().manual_seed(6))
+    out = call(fn, W, what="dimensions_per_feature(W)")
+    expect_shape(out, (3,), "dimensions_per_feature(W) for W (3, 2, 4)")
+    ref = 2 / W.pow(2).sum(dim=(1, 2))
+    if torch.allclose(out, 2 / W.pow(2).sum(dim=(1, 2)).sqrt()):
+        fail("you divided by ||W||_F; the formula squares it: m / ||W||_F^2.")
+    if torch.allclose(out, 4 / W.pow(2).sum(dim=(1, 2))):
+        fail("you used the number of features n; it is the hidden dimensions m (W.shape[1]).")
+    expect_close(out, ref, "m / ||W||_F^2 per instance (1 for two orthogonal features in "
+                 "2 dimensions, 1/2 for two antipodal pairs).")
+
+
+@check("feature_dimensionality")
+def check_feature_dimensionality(fn) -> None:
+    W = torch.zeros(2, 2, 5)
+    angles = torch.arange(5) * (2 * torch.pi / 5)
+    W[0] = torch.stack([torch.cos(angles), torch.sin(angles)])  # a pentagon: 2/5 each
+    W[1, 0, 0], W[1, 0, 1] = 1.0, -1.0  # an antipodal pair: 1/2 each
+    W[1, 1, 2] = 1.0  # alone: 1
+    # features 3 and 4 of instance 1 are dropped: 0
+    out = call(fn, W, what="feature_dimensionality(W)")
+    expect_shape(out, (2, 5), "feature_dimensionality(W) for W (2, 2, 5)")
+    if not torch.isfinite(out).all():
+        fail("your result has NaN or infinity: a dropped feature (W_j = 0) has dimensionality 0.")
+    expected = torch.tensor([[0.4] * 5, [0.5, 0.5, 1.0, 0.0, 0.0]])
+    norms = W.norm(dim=1)
+    unhatted = norms**2 / (torch.einsum("imj,imk->ijk", W, W) ** 2).sum(-1).clamp_min(1e-12)
+    if torch.allclose(out[0], unhatted[0], atol=1e-4) and not torch.allclose(out, expected, atol=1e-4):
+        fail("you did not normalise W_j in the overlaps: it is (W_j_hat . W_k)^2, W_j_hat "
+             "= W_j / ||W_j||.")
+    expect_close(out, expected, "a pentagon gives 2/5 per feature, an antipodal pair 1/2, a "
+                 "feature alone 1, a dropped one 0.", atol=1e-4)
+    g = torch.Generator().manual_seed(7)
+    rand = torch.randn(3, 4, 9, generator=g)
+    got = call(fn, rand, what="feature_dimensionality")
+    rn = rand.norm(dim=1)
+    unhatted = rn**2 / (torch.einsum("imj,imk->ijk", rand, rand) ** 2).sum(-1)
+    if torch.allclose(got, unhatted, atol=1e-4):
+        fail("you did not normalise W_j in the overlaps: it is (W_j_hat . W_k)^2, W_j_hat "
+             "= W_j / ||W_j|| (with unit-length columns the two agree, which is why the "
+             "pentagon passed).")
+    expect_close(got,
+                 superposition.feature_dimensionality(_as_model(rand)),
+                 "the same formula on random W.", what="feature_dimensionality(random W)",
+                 atol=1e-4)
+
+
+def _as_model(W: torch.Tensor) -> superposition.ToyModel:
+    m = superposition.ToyModel(superposition.ToyConfig(W.shape[2], W.shape[1],
+                                                       sparsity=(0.0,) * W.shape[0]))
+    with torch.no_grad():
+        m.W.copy_(W)
+    return m
+
+
+@check("class_selectivity")
+def check_class_selectivity(fn) -> None:
+    means = torch.tensor([[4.0, 0.0, 0.0, 0.0],  # one class only: 1
+                          [1.0, 1.0, 1.0, 1.0],  # all alike: 0
+                          [0.0, 0.0, 0.0, 0.0],  # silent: 0
+                          [3.0, 1.0, 1.0, 1.0]])  # (3 - 1) / (3 + 1) = 0.5
+    out = call(fn, means, what="class_selectivity(class_means)")
+    expect_shape(out, (4,), "class_selectivity(class_means) for 4 units")
+    if not torch.isfinite(out).all():
+        fail("a silent unit (0 for every class) gives NaN: it should give 0.")
+    with_top = (means.amax(1) - means.mean(1)) / (means.amax(1) + means.mean(1)).clamp_min(1e-12)
+    if torch.allclose(out, with_top, atol=1e-6):
+        fail("the mean of the other classes should leave the top class out.")
+    expect_close(out, torch.tensor([1.0, 0.0, 0.0, 0.5]), "(top - rest) / (top + rest), rest "
+                 "the mean over the other classes.", atol=1e-6)
+    g = torch.Generator().manual_seed(8)
+    rand = torch.rand(6, 10, generator=g)
+    top = rand.amax(1)
+    rest = (rand.sum(1) - top) / 9
+    expect_close(call(fn, rand, what="class_selectivity"), (top - rest) / (top + rest),
+                 "with 10 classes, rest averages the other 9.", what="class_selectivity (10 classes)",
+                 atol=1e-6)

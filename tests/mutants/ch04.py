@@ -1,0 +1,168 @@
+import copy
+import math
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _kernel_view(model, layer, to_channel, from_channel):
+    return model.get_submodule(layer).weight.data[to_channel, from_channel]  # a view
+
+
+def _compose_conv2d(w_outer, w_inner):
+    # Cross-correlation instead of convolution: pad and correlate, one kernel flipped.
+    k = w_inner.shape[-1]
+    return F.conv2d(F.pad(w_outer, (k - 1,) * 4), w_inner.transpose(0, 1))
+
+
+def _linearise_in_place(model):
+    for name, module in list(model.named_modules()):
+        if isinstance(module, nn.ReLU):
+            parent, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent) if parent else model, child, nn.Identity())
+        elif isinstance(module, nn.MaxPool2d):
+            parent, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent) if parent else model, child, nn.AvgPool2d(2))
+    return model
+
+
+def _linearise_keeps_maxpool(model):
+    lin = copy.deepcopy(model)
+    for name, module in list(lin.named_modules()):
+        if isinstance(module, nn.ReLU):
+            parent, _, child = name.rpartition(".")
+            setattr(lin.get_submodule(parent) if parent else lin, child, nn.Identity())
+    return lin
+
+
+def _linearise_drops_relu_to_leaky(model):
+    lin = copy.deepcopy(model)
+    for name, module in list(lin.named_modules()):
+        if isinstance(module, (nn.ReLU, nn.MaxPool2d)):
+            parent, _, child = name.rpartition(".")
+            new = nn.LeakyReLU(0.5) if isinstance(module, nn.ReLU) else nn.AvgPool2d(2)
+            setattr(lin.get_submodule(parent) if parent else lin, child, new)
+    return lin
+
+
+@contextmanager
+def _ablate_no_finally(model, layer, channels):
+    h = model.get_submodule(layer).register_forward_hook(
+        lambda m, i, o: o * torch.tensor([0.0 if c in channels else 1.0
+                                          for c in range(o.shape[1])]).view(1, -1, 1, 1))
+    yield
+    h.remove()  # skipped when the block raises
+
+
+@contextmanager
+def _ablate_in_place(model, layer, channels):
+    def hook(m, i, o):
+        o[:, list(channels)] = 0  # changes the ReLU's own output
+        return o
+    h = model.get_submodule(layer).register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        h.remove()
+
+
+@contextmanager
+def _ablate_never_removed(model, layer, channels):
+    def hook(m, i, o):
+        out = o.clone()
+        out[:, list(channels)] = 0
+        return out
+    model.get_submodule(layer).register_forward_hook(hook)
+    yield
+
+
+@contextmanager
+def _ablate_all(model, layer, channels):
+    h = model.get_submodule(layer).register_forward_hook(lambda m, i, o: torch.zeros_like(o))
+    try:
+        yield
+    finally:
+        h.remove()
+
+
+def _echo(shift="half", wrap=True, guard=True):
+    def echo(r):
+        n = r.shape[1]
+        best = r.argmax(dim=1)
+        step = n // 2 if shift == "half" else n // 4
+        idx = (best + step) % n if wrap else (best + step).clamp(max=n - 1)
+        opp = r.gather(1, idx[:, None])[:, 0]
+        peak = r.amax(dim=1)
+        return opp / peak.clamp_min(1e-12) if guard else opp / peak
+    return echo
+
+
+def _tangent(transpose=False, offset_deg=0.0, clamp=True, degrees_bug=False):
+    def weights(thetas, orientation, radius, k, stride):
+        offs = (torch.arange(k) - k // 2).float() * stride
+        ys, xs = torch.meshgrid(offs, offs, indexing="ij")
+        if transpose:
+            xs, ys = ys, xs
+        phi = orientation if degrees_bug else math.radians(orientation)  # degrees into cos()
+        cx, cy = -radius * math.cos(phi), -radius * math.sin(phi)
+        tau = torch.atan2(ys - cy, xs - cx) + math.pi / 2 + math.radians(offset_deg)
+        w = torch.cos(2 * (torch.deg2rad(thetas.float())[:, None, None] - tau))
+        return w.clamp(min=0) if clamp else w
+    return weights
+
+
+def _tangent_fixed_stride(thetas, orientation, radius, k, stride):
+    return _tangent()(thetas, orientation, radius, k, 4)
+
+
+MUTANTS = {
+    "kernel_between": [
+        ("from and to swapped", lambda m, layer, t, f: m.get_submodule(layer).weight[f, t].detach()),
+        ("transposed kernel", lambda m, layer, t, f: m.get_submodule(layer).weight[t, f].detach().T),
+        ("side effect: returns a view of the weights", _kernel_view),
+        ("hard-coded: always conv3", lambda m, layer, t, f: m.conv3.weight[t, f].detach().clone()),
+    ],
+    "split_sign": [
+        ("inhibition left negative", lambda w: (w.clamp(min=0), w.clamp(max=0))),
+        ("excitation is |w|", lambda w: (w.abs(), (-w).clamp(min=0))),
+        ("side effect: clamps the caller's weights", lambda w: (w.clamp_(min=0), (-w).clamp(min=0))),
+    ],
+    "spread_through_pool": [
+        ("max-pool left as a copy (no quarter)", lambda w: w.repeat_interleave(2, -1)
+         .repeat_interleave(2, -2)),
+        ("weights placed in the wrong blocks", lambda w: w.repeat(1, 1, 2, 2) / 4),
+        ("bilinear upsampling", lambda w: F.interpolate(w, scale_factor=2, mode="bilinear") / 4),
+    ],
+    "compose_through_conv": [
+        ("cross-correlation: one kernel flipped", _compose_conv2d),
+        ("inner kernel flipped", lambda a, b: F.conv_transpose2d(a, b.flip(-1, -2))),
+        ("middle channels paired in the wrong order", lambda a, b: F.conv_transpose2d(a.flip(1), b)),
+    ],
+    "linearise": [
+        ("side effect: replaces the layers of the caller's model", _linearise_in_place),
+        ("max-pool left in place", _linearise_keeps_maxpool),
+        ("ReLU replaced by a leaky ReLU", _linearise_drops_relu_to_leaky),
+    ],
+    "ablate_channels": [
+        ("side effect: hook stays when the block raises", _ablate_no_finally),
+        ("edge: output changed in place breaks back-propagation", _ablate_in_place),
+        ("side effect: hook never removed", _ablate_never_removed),
+        ("silences the whole layer", _ablate_all),
+    ],
+    "echo_ratio": [
+        ("90 degrees instead of 180", _echo(shift="quarter")),
+        ("edge: no wrap around the circle", _echo(wrap=False)),
+        ("edge: NaN for a silent channel", _echo(guard=False)),
+        ("hard-coded: 8 steps away (16 orientations only)", lambda r: r.gather(
+            1, ((r.argmax(1) + 8) % r.shape[1])[:, None])[:, 0] / r.amax(1).clamp_min(1e-12)),
+    ],
+    "tangent_weights": [
+        ("rows and columns swapped", _tangent(transpose=True)),
+        ("perpendicular to the tangent", _tangent(offset_deg=90.0)),
+        ("negative weights kept", _tangent(clamp=False)),
+        ("degrees passed to cos()", _tangent(degrees_bug=True)),
+        ("hard-coded: stride 4", _tangent_fixed_stride),
+    ],
+}

@@ -1,0 +1,149 @@
+import torch
+from torch import nn
+
+
+class _Base(nn.Module):
+    def __init__(self, n_features, n_hidden, n_instances=1, seed=0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        scale = (2.0 / (n_hidden + n_features)) ** 0.5
+        self.W = nn.Parameter(torch.randn(n_instances, n_hidden, n_features, generator=g) * scale)
+        self.b = nn.Parameter(torch.zeros(n_instances, n_features))
+
+
+class _ReluOnHidden(_Base):
+    def forward(self, x):
+        h = torch.relu(torch.einsum("imn,bin->bim", self.W, x))
+        return torch.relu(torch.einsum("imn,bim->bin", self.W, h) + self.b)
+
+
+class _NoOutputRelu(_Base):
+    def forward(self, x):
+        h = torch.einsum("imn,bin->bim", self.W, x)
+        return torch.einsum("imn,bim->bin", self.W, h) + self.b
+
+
+class _NoBias(_Base):
+    def forward(self, x):
+        h = torch.einsum("imn,bin->bim", self.W, x)
+        return torch.relu(torch.einsum("imn,bim->bin", self.W, h))
+
+
+class _RenamedParameters(nn.Module):
+    def __init__(self, n_features, n_hidden, n_instances=1, seed=0):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(n_instances, n_hidden, n_features) * 0.5)
+        self.bias = nn.Parameter(torch.zeros(n_instances, n_features))
+
+    def forward(self, x):
+        h = torch.einsum("imn,bin->bim", self.weight, x)
+        return torch.relu(torch.einsum("imn,bim->bin", self.weight, h) + self.bias)
+
+
+class _DetachedWeights(_Base):
+    def forward(self, x):
+        W = self.W.detach()  # no gradient reaches W: the model cannot learn
+        h = torch.einsum("imn,bin->bim", W, x)
+        return torch.relu(torch.einsum("imn,bim->bin", W, h) + self.b)
+
+
+class _ClampsInput(_Base):
+    def forward(self, x):
+        x /= x.amax().clamp_min(1e-12)  # "normalises" the caller's batch
+        h = torch.einsum("imn,bin->bim", self.W, x)
+        return torch.relu(torch.einsum("imn,bim->bin", self.W, h) + self.b)
+
+
+def _sparse(use_sparsity=False, shared=False, gaussian=False, global_rng=False):
+    def features(batch_size, n_features, p, generator):
+        shape = (batch_size, len(p), n_features)
+        values = torch.randn(shape, generator=generator).abs() if gaussian else \
+            torch.rand(shape, generator=generator)
+        if shared:
+            on = torch.rand(shape, generator=generator) < p.mean()
+        else:
+            prob = (1 - p) if use_sparsity else p
+            rand = torch.rand(shape) if global_rng else torch.rand(shape, generator=generator)
+            on = rand < prob[None, :, None]
+        return torch.where(on, values, torch.zeros(()))
+    return features
+
+
+def _dimensionality(normalise=True, guard=True):
+    def dims(W):
+        norms = W.norm(dim=1)
+        unit = W / norms[:, None].clamp_min(1e-8) if normalise else W
+        if not guard:
+            unit = W / norms[:, None]
+        overlap = (torch.einsum("imj,imk->ijk", unit, W) ** 2).sum(-1)
+        return norms**2 / overlap if not guard else torch.where(
+            norms > 1e-3, norms**2 / overlap.clamp_min(1e-12), torch.zeros_like(norms))
+    return dims
+
+
+def _dimensionality_excludes_self(W):
+    norms = W.norm(dim=1)
+    unit = W / norms[:, None].clamp_min(1e-8)
+    overlap = torch.einsum("imj,imk->ijk", unit, W) ** 2
+    overlap = overlap.sum(-1) - overlap.diagonal(dim1=1, dim2=2)
+    return torch.where(norms > 1e-3, norms**2 / overlap.clamp_min(1e-12), torch.zeros_like(norms))
+
+
+def _selectivity(include_top=False, guard=True):
+    def sel(m):
+        top = m.amax(dim=1)
+        rest = m.mean(dim=1) if include_top else (m.sum(dim=1) - top) / (m.shape[1] - 1)
+        if not guard:
+            return (top - rest) / (top + rest)
+        return torch.where(top + rest > 0, (top - rest) / (top + rest).clamp_min(1e-12),
+                           torch.zeros_like(top))
+    return sel
+
+
+def _selectivity_in_place(m):
+    m /= m.amax(dim=1, keepdim=True).clamp_min(1e-12)  # normalises the caller's table
+    return _selectivity()(m)
+
+
+MUTANTS = {
+    "ToyModel": [
+        ("ReLU on the hidden layer", _ReluOnHidden),
+        ("no ReLU on the output", _NoOutputRelu),
+        ("bias left out", _NoBias),
+        ("parameters renamed", _RenamedParameters),
+        ("no gradient: the weights are detached", _DetachedWeights),
+        ("side effect: normalises the caller's batch in place", _ClampsInput),
+    ],
+    "importance_loss": [
+        ("mean over features", lambda x, xh, imp: (imp * (x - xh) ** 2).mean(-1).mean(0).sum()),
+        ("importance squared", lambda x, xh, imp: (imp**2 * (x - xh) ** 2).sum(-1).mean(0).sum()),
+        ("importance ignored", lambda x, xh, imp: ((x - xh) ** 2).sum(-1).mean(0).sum()),
+        ("mean over instances", lambda x, xh, imp: (imp * (x - xh) ** 2).sum(-1).mean()),
+        ("no gradient: computed on detached values", lambda x, xh, imp: (
+            imp * (x - xh.detach()) ** 2).sum(-1).mean(0).sum()),
+    ],
+    "sparse_features": [
+        ("sparsity and probability swapped", _sparse(use_sparsity=True)),
+        ("one probability for every instance", _sparse(shared=True)),
+        ("values not uniform in [0, 1]", _sparse(gaussian=True)),
+        ("hard-coded: ignores the generator", _sparse(global_rng=True)),
+    ],
+    "dimensions_per_feature": [
+        ("||W||_F not squared", lambda W: W.shape[1] / W.pow(2).sum(dim=(1, 2)).sqrt()),
+        ("n instead of m", lambda W: W.shape[2] / W.pow(2).sum(dim=(1, 2))),
+        ("one value for all instances", lambda W: (W.shape[1] / W.pow(2).sum()).expand(W.shape[0])),
+    ],
+    "feature_dimensionality": [
+        ("W_j not normalised", _dimensionality(normalise=False)),
+        ("edge: NaN for dropped features", _dimensionality(guard=False)),
+        ("the feature itself left out of the sum", _dimensionality_excludes_self),
+    ],
+    "class_selectivity": [
+        ("top class included in the rest", _selectivity(include_top=True)),
+        ("edge: NaN for a silent unit", _selectivity(guard=False)),
+        ("side effect: normalises the caller's table in place", _selectivity_in_place),
+        ("hard-coded: 4 classes", lambda m: torch.where(
+            m.amax(1) > 0, (m.amax(1) - (m.sum(1) - m.amax(1)) / 3)
+            / (m.amax(1) + (m.sum(1) - m.amax(1)) / 3).clamp_min(1e-12), torch.zeros(m.shape[0]))),
+    ],
+}
