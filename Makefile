@@ -31,7 +31,7 @@ test: $(VENV)/.dev-installed
 ## make book: build the online book (executes every chapter) into book/_build/html
 book: $(VENV)/.book-installed
 	$(VENV)/bin/jupyter-book build book -W -n --keep-going
-	$(PY) book/_ext/check_offline.py book/_build/html
+	$(PY) book/_ext/check_book.py book/_build/html
 
 ## make grade [CH=0]: grade your exercises
 grade: $(VENV)/.dev-installed

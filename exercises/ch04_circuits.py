@@ -83,11 +83,12 @@ def echo_ratio(responses: Tensor) -> Tensor:
 def tangent_weights(input_orientations: Tensor, orientation: float, radius: float, k: int,
                     stride: int) -> Tensor:
     """Hand-set weights for a curve detector: excite each oriented input where it lies
-    along the curve's tangent.
+    along the curve's tangent, inhibit it where it lies across, near the curve only.
 
     input_orientations: (C_in,) the preferred line angle of each input channel, degrees.
     The curve bulges towards `orientation` (degrees, clockwise from "right", y down),
-    its midpoint at the unit's centre, its centre of curvature `radius` pixels behind.
+    its midpoint at the unit's centre, its centre of curvature c `radius` pixels behind.
     k: kernel size; stride: pixels between neighbouring input positions.
-    Returns (C_in, k, k): max(0, cos(2 (input angle - tangent angle at that position)))."""
+    Returns (C_in, k, k): cos(2 (input angle - tangent angle at p)) * exp(-d^2 / (2 stride^2)),
+    d the distance from position p to the circle of the curve."""
     raise NotImplementedError("Exercise: replace this line with your code.")

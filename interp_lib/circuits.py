@@ -127,6 +127,32 @@ def tangent_angles(orientation: float, radius: float, offsets: Tensor) -> Tensor
     return (torch.rad2deg(radial) + 90.0) % 180.0
 
 
+def tangent_rule(input_orientations: Tensor, orientation: float, radius: float, offsets: Tensor,
+                 *, width: float | None = None) -> Tensor:
+    """The Circuits thread's rule for a curve detector's weights from oriented inputs:
+    cos(2 (input angle - tangent angle)) at each offset, +1 for an input along the
+    curve's tangent there, -1 across it; times exp(-d^2 / (2 width^2)), d the offset's
+    distance to the curve's circle, when a width is given (only positions near the
+    curve count).
+
+    input_orientations: (C_in,) degrees; offsets: (..., 2) as (x, y) pixels. Returns
+    (C_in, ...).
+
+    >>> w = tangent_rule(torch.tensor([90.0, 0.0]), 0.0, 10.0, torch.zeros(1, 2))
+    >>> w[:, 0]  # at the midpoint of a curve facing right, the tangent is vertical
+    tensor([ 1., -1.])
+    """
+    tau = torch.deg2rad(tangent_angles(orientation, radius, offsets))
+    theta = torch.deg2rad(torch.as_tensor(input_orientations).float())
+    rule = torch.cos(2 * (theta.view(-1, *([1] * tau.ndim)) - tau))
+    if width is not None:
+        phi = torch.deg2rad(torch.tensor(float(orientation)))
+        cx, cy = -radius * torch.cos(phi), -radius * torch.sin(phi)
+        d = torch.hypot(offsets[..., 0] - cx, offsets[..., 1] - cy) - radius
+        rule = rule * torch.exp(-(d**2) / (2 * width**2))
+    return rule
+
+
 @dataclass
 class TangentAlignment:
     """How much of each curve detector's excitation comes from oriented inputs lying
@@ -477,3 +503,191 @@ def orientation_weight_correlation(weights_summed: Tensor, to_orientations: Tens
     cos = torch.cos(torch.deg2rad(to_orientations[:, None] - from_orientations[None, :]))
     rho, p = stats.spearmanr(weights_summed.flatten().numpy(), cos.flatten().numpy())
     return float(rho), float(p)
+
+
+# --- paths, bands and symmetries --------------------------------------------------------------
+
+def path_contributions(model: nn.Module, source: Layer, middle: Layer, target: Layer,
+                       to_channel: int, from_channel: int) -> Tensor:
+    """How each channel of the `middle` layer carries `from_channel` of `source` to
+    `to_channel` of `target`, in the linearised network: (C_middle, K, K), whose sum over
+    the first axis is the expanded weight
+    `expanded_weights(model, source, target)[to_channel, from_channel]`.
+
+    A small expanded weight can hide large paths of opposite sign that cancel; in the
+    real network a ReLU may switch one of them off, and the cancellation is gone.
+
+    >>> from interp_lib.organism.models import Architecture, ConvNet, init_weights
+    >>> net = ConvNet(Architecture((4, 6, 8), 3, (1,))); init_weights(net, 0)
+    >>> paths = path_contributions(net, "relu1", "relu2", "conv3", 0, 1)
+    >>> paths.shape, torch.allclose(paths.sum(0), expanded_weights(net, "relu1", "conv3")[0, 1],
+    ...                             atol=1e-5)
+    (torch.Size([6, 10, 10]), True)
+    """
+    outer = expanded_weights(model, middle, target)[to_channel]  # (C_m, K1, K1) on middle's grid
+    inner = expanded_weights(model, source, middle)[:, from_channel]  # (C_m, K2, K2) on source's
+    # Each middle channel's own path: its outer kernel composed with its inner kernel, the
+    # outer one spread out by the stride between the middle layer's grid and the source's.
+    stride, _ = _geometry(_path(model, source, middle))
+    paths = F.conv_transpose2d(outer[None].double(), inner[:, None].double(), stride=stride,
+                               groups=outer.shape[0])
+    return paths[0].float()
+
+
+def banding(weights: Tensor) -> tuple[float, float]:
+    """How banded a layer's kernels are: the mean share of each kernel's variance
+    explained by its row means (horizontal bands: constant along each row) and by its
+    column means (vertical bands). Random kernels give about 1/k for both.
+
+    weights: (C_out, C_in, k, k). Returns (horizontal, vertical).
+
+    >>> w = torch.arange(5.0).view(1, 1, 5, 1).expand(1, 1, 5, 5)  # rows differ, columns don't
+    >>> banding(w)
+    (1.0, 0.0)
+    """
+    w = weights.detach().float()
+    w = w - w.mean(dim=(-2, -1), keepdim=True)
+    total = w.square().sum(dim=(-2, -1)).clamp_min(1e-12)
+    rows = w.mean(dim=-1, keepdim=True).expand_as(w).square().sum(dim=(-2, -1))
+    cols = w.mean(dim=-2, keepdim=True).expand_as(w).square().sum(dim=(-2, -1))
+    keep = total > 1e-10
+    return float((rows / total)[keep].mean()), float((cols / total)[keep].mean())
+
+
+def rotate(image: Tensor, degrees: float) -> Tensor:
+    """Rotate maps (..., H, W) by `degrees` about their centre, clockwise on screen (the
+    course's orientation convention: y points down), bilinear, zeros outside.
+
+    >>> x = torch.zeros(1, 5, 5); x[0, 2, 4] = 1.0  # a dot to the right of the centre
+    >>> int(rotate(x, 90).argmax())  # ... ends below it: row 4, column 2
+    22
+    """
+    x = image.reshape(-1, 1, *image.shape[-2:]).float()
+    a = torch.deg2rad(torch.tensor(float(degrees)))
+    # grid_sample maps output coordinates to input ones: rotate the grid the other way.
+    theta = torch.tensor([[torch.cos(a), torch.sin(a), 0.0],
+                          [-torch.sin(a), torch.cos(a), 0.0]], dtype=x.dtype)[None]
+    grid = F.affine_grid(theta.expand(x.shape[0], 2, 3), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, align_corners=False).reshape(image.shape)
+
+
+def rotation_match(a: Tensor, b: Tensor, degrees: float) -> float:
+    """Correlation between map b and map a rotated by `degrees` (each (..., H, W)):
+    how well one detector's weights, rotated, predict another's (equivariance).
+
+    >>> x = torch.zeros(1, 9, 9); x[0, 4, 6:9] = 1.0
+    >>> round(rotation_match(x, rotate(x, 90), 90), 3)
+    1.0
+    """
+    ra = rotate(a, degrees).flatten()
+    fb = b.detach().float().flatten()
+    ra, fb = ra - ra.mean(), fb - fb.mean()
+    den = (ra.norm() * fb.norm()).clamp_min(1e-12)
+    return float((ra * fb).sum() / den)
+
+
+# --- rebuilding and reading circuits ----------------------------------------------------------
+
+@dataclass
+class HandBuilt:
+    """Hand-written weights (C_in, k, k) and bias for each detector, by channel."""
+
+    weights: dict[int, Tensor]
+    biases: dict[int, float]
+    fit: dict[int, float]  # the correlation of each hand-made unit with the real one
+
+
+def hand_built_family(model: nn.Module, layer: Layer, detectors: Sequence[int], tuning,
+                      lines, oriented: Tensor, *, stride: int, images: Tensor | None = None
+                      ) -> HandBuilt:
+    """Curve detectors written by hand from the tangent rule (`tangent_rule`, as in
+    chapter 4's `tangent_weights`): each detector's weights from the oriented units of the
+    layer before excite inputs along its curve's tangent and inhibit those across it,
+    near the curve only (within about one input position, `stride` pixels), for the
+    detector's preferred orientation and radius (from `tuning`, a CurveTuning); the input
+    angles from `lines` (a LineTuning of the layer before), only the `oriented` inputs
+    used, the others given weight 0.
+
+    One scale and one bias per detector are fitted (least squares) so that the
+    hand-made unit's pre-activation matches the real one's on `images` (default: 256
+    of the organism's drawings), at every position.
+    """
+    from interp_lib.hooks import run_with_cache
+    from interp_lib.organism import data
+
+    name, conv = conv_of(model, layer)
+    source = input_layer(model, layer)
+    k = conv.weight.shape[-1]
+    if images is None:
+        images = data.make_batch(256, seed=2**31 - 5).images
+    with torch.no_grad():
+        _, acts = run_with_cache(model, images, [source, name])
+    src, real = acts[source].cpu(), acts[name].cpu()
+    offsets = (torch.arange(k) - k // 2).float() * stride
+    ys, xs = torch.meshgrid(offsets, offsets, indexing="ij")
+    grid = torch.stack([xs, ys], dim=-1)
+    weights, biases, fit = {}, {}, {}
+    for c in detectors:
+        rule = tangent_rule(lines.preferred, float(tuning.preferred[c]),
+                            float(tuning.preferred_radius[c]), grid, width=float(stride))
+        rule = rule * oriented.float()[:, None, None]
+        built = F.conv2d(src, rule[None], padding=k // 2)[:, 0].flatten()
+        target = real[:, c].flatten()
+        design = torch.stack([built, torch.ones_like(built)], dim=1).double()
+        solution = torch.linalg.lstsq(design, target.double()[:, None]).solution[:, 0]
+        scale, bias = float(solution[0]), float(solution[1])
+        weights[c] = (scale * rule).float()
+        biases[c] = bias
+        fit[c] = float(torch.corrcoef(torch.stack([built, target]))[0, 1])
+    return HandBuilt(weights, biases, fit)
+
+
+@dataclass
+class CompositeReading:
+    """A late unit read by position: at each kernel position, the family member that
+    excites it most (its index into the family, or -1) and that weight."""
+
+    channel: int
+    best: Tensor
+    weight: Tensor
+    figure: object
+
+
+def composite_reading(model: nn.Module, layer: Layer, family: Sequence[int],
+                      orientations: Tensor, *, class_index: int, images) -> CompositeReading:
+    """Find the unit of `layer` most selective for one class (on `images`, a ShapeBatch),
+    and read which member of `family` (channels of the layer before, with their preferred
+    `orientations`) excites it most at each position of its kernel. The figure draws,
+    in each cell, the preferred arc of that member, faded by the weight.
+    """
+    import matplotlib.pyplot as plt
+
+    from interp_lib.organism import stimuli
+    from interp_lib.plotting import to_numpy_image
+    from interp_lib.similarity import gather
+
+    name, conv = conv_of(model, layer)
+    acts = gather(model, images.images, layer)
+    a = next(iter(acts.values())).mean(dim=(2, 3))  # (N, C)
+    on = images.labels == class_index
+    score = a[on].mean(0) - a[~on].mean(0)
+    unit = int(score.argmax())
+    w = conv.weight.detach().cpu()[unit][list(family)]  # (F, k, k)
+    value, best = w.max(dim=0)
+    best = torch.where(value > 0, best, torch.full_like(best, -1))
+    k = w.shape[-1]
+    fig, axes = plt.subplots(k, k, figsize=(3.4, 3.4))
+    vmax = float(value.clamp(min=0).max()) or 1.0
+    for y in range(k):
+        for x in range(k):
+            ax = axes[y, x]
+            ax.axis("off")
+            if best[y, x] >= 0:
+                glyph = stimuli.curves(float(orientations[int(best[y, x])]), radius=7.0, size=24,
+                                       width=3.0)[0]
+                alpha = float(value[y, x].clamp(min=0)) / vmax
+                ax.imshow(to_numpy_image(1 - alpha * glyph))  # a dark arc, faded by the weight
+    fig.suptitle(f"unit {unit} of {name}: the strongest curve input at each position",
+                 fontsize=9)
+    fig.tight_layout()
+    return CompositeReading(unit, best, value, fig)

@@ -1,7 +1,13 @@
-"""Figures for the course: image grids, feature maps, tuning curves.
+"""Figures for the course: image grids, feature maps, tuning curves, weights, attributions.
 
 Small helpers so that chapters show pictures, not tensors, without long
 plotting code in the notebooks. Each returns the matplotlib Figure.
+
+Sizes are for the book's column, about 7 inches at 100 dots per inch, with
+text of 10 points or more (`book_style()` sets that up): a figure no wider
+than `COLUMN` inches is shown at its own size, not shrunk. Signed quantities
+(weights, signed attributions) use a diverging colour map centred on zero:
+red for positive, blue for negative.
 """
 
 from __future__ import annotations
@@ -13,112 +19,313 @@ import numpy as np
 import torch
 from torch import Tensor
 
+COLUMN = 7.0  # inches: the book's text column at 100 dpi
+SIGNED = "RdBu_r"  # red positive, blue negative, white zero
+
+
+def book_style() -> None:
+    """Matplotlib settings for the book: 100 dpi, 10-point text, no frame clutter.
+
+    >>> book_style(); plt.rcParams["font.size"]
+    10.0
+    """
+    plt.rcParams.update({
+        "figure.dpi": 100, "savefig.dpi": 100, "font.size": 10, "axes.titlesize": 10,
+        "axes.labelsize": 10, "xtick.labelsize": 9, "ytick.labelsize": 9,
+        "legend.fontsize": 9, "figure.titlesize": 11, "axes.spines.top": False,
+        "axes.spines.right": False,
+    })
+
+
+def glue(name: str, value, display: bool = False) -> None:
+    """Record a value (a number, a figure) under `name` for the book's text to quote
+    (MyST-NB's glue); where MyST-NB is not installed (running the notebook alone),
+    nothing is recorded. A figure is closed afterwards, so that it is shown where the
+    text places it and not again under the cell.
+
+    >>> glue("answer", 42)
+    """
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        myst_glue = None
+    if myst_glue is not None:
+        myst_glue(name, value, display=display)
+    if isinstance(value, plt.Figure) and not display:
+        plt.close(value)
+
 
 def to_numpy_image(img: Tensor) -> np.ndarray:
-    """(3, H, W) in [0, 1] -> (H, W, 3) for imshow."""
+    """(3, H, W) in [0, 1] -> (H, W, 3) for imshow.
+
+    >>> to_numpy_image(torch.zeros(3, 4, 5)).shape
+    (4, 5, 3)
+    """
     return img.detach().cpu().clamp(0, 1).permute(1, 2, 0).numpy()
 
 
-def show_images(images: Tensor, titles: Sequence[str] | None = None, ncols: int = 8,
-                size: float = 1.6, suptitle: str | None = None) -> plt.Figure:
-    """A grid of images (N, 3, H, W) in [0, 1], with optional titles."""
-    n = len(images)
-    ncols = min(ncols, n)
+def _grid(n: int, ncols: int, size: float, extra_height: float = 0.0, **kwargs):
+    ncols = max(1, min(ncols, n))
     nrows = (n + ncols - 1) // ncols
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3 * bool(titles)),
-                             squeeze=False)
-    for i, ax in enumerate(axes.flat):
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + extra_height),
+                             squeeze=False, **kwargs)
+    for ax in axes.flat:
         ax.axis("off")
+    return fig, axes
+
+
+def show_images(images: Tensor, titles: Sequence[str] | None = None, *, ncols: int = 8,
+                size: float = 0.85, suptitle: str | None = None,
+                row_labels: Sequence[str] | None = None) -> plt.Figure:
+    """A grid of images (N, 3, H, W) in [0, 1], with optional titles and row labels.
+
+    The default size fits eight images across the book's column.
+
+    >>> fig = show_images(torch.rand(4, 3, 8, 8), ["a", "b", "c", "d"], ncols=2)
+    """
+    n = len(images)
+    fig, axes = _grid(n, ncols, size, 0.3 * bool(titles) + 0.3 * bool(suptitle))
+    for i, ax in enumerate(axes.flat):
         if i < n:
             ax.imshow(to_numpy_image(images[i]), interpolation="nearest")
             if titles is not None:
-                ax.set_title(titles[i], fontsize=8)
+                ax.set_title(titles[i], fontsize=10)
+    if row_labels is not None:
+        for r, label in enumerate(row_labels[:axes.shape[0]]):
+            axes[r, 0].axis("on")
+            axes[r, 0].set_xticks([])
+            axes[r, 0].set_yticks([])
+            for spine in axes[r, 0].spines.values():
+                spine.set_visible(False)
+            axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=10)
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
     return fig
 
 
-def show_feature_maps(acts: Tensor, channels: Sequence[int] | None = None, ncols: int = 8,
-                      size: float = 1.4, title: str | None = None) -> plt.Figure:
-    """Feature maps of one image: acts (C, H, W), one panel per channel, shared colour scale."""
+def show_feature_maps(acts: Tensor, channels: Sequence[int] | None = None, *, ncols: int = 8,
+                      size: float = 0.85, title: str | None = None) -> plt.Figure:
+    """Feature maps of one image: acts (C, H, W), one panel per channel, one colour scale.
+
+    >>> fig = show_feature_maps(torch.rand(4, 6, 6), ncols=4)
+    """
     channels = list(range(acts.shape[0])) if channels is None else list(channels)
-    ncols = min(ncols, len(channels))
-    nrows = (len(channels) + ncols - 1) // ncols
     vmax = float(acts[channels].max()) or 1.0
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
+    fig, axes = _grid(len(channels), ncols, size, 0.3 + 0.3 * bool(title))
     for ax, c in zip(axes.flat, channels):
         ax.imshow(acts[c].detach().cpu().numpy(), cmap="magma", vmin=0, vmax=vmax)
-        ax.set_title(f"channel {c}", fontsize=8)
+        ax.set_title(f"{c}", fontsize=10)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     return fig
 
 
-def polar_tuning(orientations_deg: Tensor, responses: Tensor, labels: Sequence[str],
-                 ncols: int = 6, size: float = 2.0, title: str | None = None) -> plt.Figure:
-    """One polar plot per unit: response (radius) against orientation (angle).
+def _polar(ax, orientations_deg: Tensor, r: Tensor, colour: str = "tab:blue") -> None:
+    theta = torch.deg2rad(torch.cat([orientations_deg, orientations_deg[:1]])).numpy()
+    rr = torch.cat([r, r[:1]]).numpy()
+    ax.set_theta_direction(-1)  # clockwise, like image coordinates (y down)
+    ax.plot(theta, rr, color=colour, lw=1.2)
+    ax.fill(theta, rr, color=colour, alpha=0.2)
+    ax.set_yticklabels([])
+    ax.set_xticks(np.deg2rad([0, 90, 180, 270]))
+    ax.set_xticklabels(["0", "90", "180", "270"], fontsize=8)
+    ax.tick_params(pad=-2)
 
-    responses: (U, O). The angle is drawn clockwise from the right, as on screen.
+
+def polar_tuning(orientations_deg: Tensor, responses: Tensor, labels: Sequence[str], *,
+                 ncols: int = 6, size: float = 1.15, title: str | None = None) -> plt.Figure:
+    """One polar plot per unit: response (radius) against orientation (angle), the angle
+    drawn clockwise from the right, as on screen (y points down).
+
+    responses: (U, O).
+
+    >>> fig = polar_tuning(torch.arange(8) * 45.0, torch.rand(3, 8), ["a", "b", "c"])
     """
     n = len(responses)
-    ncols = min(ncols, n)
-    nrows = (n + ncols - 1) // ncols
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.4),
-                             subplot_kw={"projection": "polar"}, squeeze=False)
-    theta = torch.deg2rad(torch.cat([orientations_deg, orientations_deg[:1]])).numpy()
-    for ax in axes.flat:
-        ax.axis("off")
+    fig, axes = _grid(n, ncols, size, 0.35 + 0.3 * bool(title),
+                      subplot_kw={"projection": "polar"})
     for ax, r, label in zip(axes.flat, responses, labels):
         ax.axis("on")
-        ax.set_theta_direction(-1)  # clockwise, like image coordinates (y down)
-        ax.plot(theta, torch.cat([r, r[:1]]).numpy(), color="tab:blue")
-        ax.fill(theta, torch.cat([r, r[:1]]).numpy(), color="tab:blue", alpha=0.2)
-        ax.set_yticklabels([])
-        ax.set_xticks(np.deg2rad([0, 90, 180, 270]))
-        ax.set_xticklabels(["0", "90", "180", "270"], fontsize=7)
-        ax.set_title(label, fontsize=8)
+        _polar(ax, orientations_deg, r.detach().cpu().float())
+        ax.set_title(label, fontsize=10, pad=8)
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def curve_family(images: Tensor, orientations_deg: Tensor, responses: Tensor,
+                 crops: Sequence[Tensor], labels: Sequence[str], *, size: float = 0.95
+                 ) -> plt.Figure:
+    """A family of detectors as Zoom In shows one: a column per unit, in order of
+    preferred orientation: its feature visualization, its tuning curve, and its top
+    dataset examples (receptive-field crops) below.
+
+    images: (U, 3, H, W); responses: (U, O); crops: U tensors (k, 3, h, w).
+
+    >>> fig = curve_family(torch.rand(2, 3, 8, 8), torch.arange(8) * 45.0, torch.rand(2, 8),
+    ...                    [torch.rand(2, 3, 6, 6)] * 2, ["a", "b"])
+    """
+    n = len(images)
+    k = max(len(c) for c in crops) if crops else 0
+    rows = 2 + k
+    fig = plt.figure(figsize=(size * n + 0.9, size * rows + 0.3))
+    grid = fig.add_gridspec(rows, n, hspace=0.08, wspace=0.08)
+    for j in range(n):
+        ax = fig.add_subplot(grid[0, j])
+        ax.imshow(to_numpy_image(images[j]), interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(labels[j], fontsize=9)
+        ax = fig.add_subplot(grid[1, j], projection="polar")
+        _polar(ax, orientations_deg, responses[j].detach().cpu().float())
+        ax.set_xticklabels([])
+        for i, crop in enumerate(crops[j][:k]):
+            ax = fig.add_subplot(grid[2 + i, j])
+            ax.imshow(to_numpy_image(crop), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+    for row, text in ((0, "visualization"), (1, "tuning curve"), (2, "dataset\nexamples")):
+        if row < rows:
+            fig.text(0.01, 1 - (row + 0.5) / rows, text, ha="left", va="center", fontsize=9)
+    fig.subplots_adjust(left=0.9 / (size * n + 0.9), right=0.99, top=0.93, bottom=0.02)
+    return fig
+
+
+def signed_image(ax, w: Tensor, *, vmax: float | None = None, title: str | None = None) -> None:
+    """Draw a 2-D signed array on ax with the diverging map centred on 0 (red +, blue -).
+
+    >>> fig, ax = plt.subplots(); signed_image(ax, torch.randn(5, 5))
+    """
+    w = w.detach().cpu().float()
+    vmax = float(w.abs().max()) or 1.0 if vmax is None else vmax
+    ax.imshow(w.numpy(), cmap=SIGNED, vmin=-vmax, vmax=vmax, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=10)
+
+
+def show_signed(maps: Tensor, titles: Sequence[str] | None = None, *, ncols: int = 8,
+                size: float = 0.85, shared_scale: bool = True, suptitle: str | None = None
+                ) -> plt.Figure:
+    """A grid of signed 2-D maps (N, H, W) (weights, expanded weights, signed
+    attributions): red positive, blue negative, one colour scale unless shared_scale=False.
+
+    >>> fig = show_signed(torch.randn(3, 5, 5), ["a", "b", "c"])
+    """
+    n = len(maps)
+    vmax = float(maps.abs().max()) or 1.0
+    fig, axes = _grid(n, ncols, size, 0.3 * bool(titles) + 0.3 * bool(suptitle))
+    for i, ax in enumerate(axes.flat):
+        if i < n:
+            ax.axis("on")
+            signed_image(ax, maps[i], vmax=vmax if shared_scale else None,
+                         title=None if titles is None else titles[i])
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def heatmap(matrix: Tensor, *, row_labels: Sequence[str] | None = None,
+            col_labels: Sequence[str] | None = None, signed: bool = False,
+            size: tuple[float, float] = (4.0, 3.4), title: str | None = None,
+            xlabel: str | None = None, ylabel: str | None = None, annotate: bool = False
+            ) -> plt.Figure:
+    """A labelled matrix with a colour bar: CKA between layers, weights between families.
+    signed=True centres a diverging map on 0.
+
+    >>> fig = heatmap(torch.rand(3, 4), row_labels=list("abc"), col_labels=list("wxyz"))
+    """
+    m = matrix.detach().cpu().float()
+    fig, ax = plt.subplots(figsize=size)
+    if signed:
+        vmax = float(m.abs().max()) or 1.0
+        im = ax.imshow(m.numpy(), cmap=SIGNED, vmin=-vmax, vmax=vmax, aspect="auto")
+    else:
+        im = ax.imshow(m.numpy(), cmap="viridis", aspect="auto")
+    if row_labels is not None:
+        ax.set_yticks(range(len(row_labels)), row_labels, fontsize=8 if len(row_labels) > 12 else 9)
+    if col_labels is not None:
+        crowded = len(col_labels) * max(len(c) for c in col_labels) > 40
+        ax.set_xticks(range(len(col_labels)), col_labels, rotation=90 if crowded else 0,
+                      fontsize=8 if crowded else 9)
+    if annotate:
+        for (i, j), v in np.ndenumerate(m.numpy()):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8,
+                    color="white" if not signed and v < m.mean() else "black")
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
     return fig
 
 
 def attribution_heatmap(attr: Tensor) -> Tensor:
-    """(C, H, W) or (1, H, W) attribution -> (H, W) magnitude in [0, 1] (99th percentile = 1)."""
+    """(C, H, W) or (1, H, W) attribution -> (H, W) magnitude in [0, 1] (99th percentile = 1).
+
+    >>> attribution_heatmap(torch.ones(3, 4, 4)).max()
+    tensor(1.)
+    """
     m = attr.detach().abs().sum(dim=0).cpu()
     scale = torch.quantile(m.flatten(), 0.99).clamp_min(1e-12)
     return (m / scale).clamp(0, 1)
 
 
-def show_attributions(images: Tensor, maps: dict[str, Tensor], size: float = 1.7) -> plt.Figure:
+def signed_attribution(attr: Tensor) -> Tensor:
+    """(C, H, W) attribution -> (H, W) summed over channels, scaled to [-1, 1] by its
+    99th percentile of magnitude: positive pushed the score up, negative down.
+
+    >>> signed_attribution(-torch.ones(3, 4, 4)).min()
+    tensor(-1.)
+    """
+    m = attr.detach().sum(dim=0).cpu()
+    scale = torch.quantile(m.abs().flatten(), 0.99).clamp_min(1e-12)
+    return (m / scale).clamp(-1, 1)
+
+
+def show_attributions(images: Tensor, maps: dict[str, Tensor], *, size: float = 1.0,
+                      signed: Sequence[str] = ()) -> plt.Figure:
     """Rows: images (N, 3, H, W); columns: the image, then each method's map.
 
     A map is shown as the magnitude of the attribution summed over channels, on
-    the image in grey, scaled per image so its 99th percentile is fully bright.
+    the image in grey, scaled per image so its 99th percentile is fully bright
+    (inferno); the methods named in `signed` keep their sign, on the diverging
+    map (red: raised the score, blue: lowered it).
+
+    >>> fig = show_attributions(torch.rand(2, 3, 8, 8), {"m": torch.randn(2, 3, 8, 8)}, signed=["m"])
     """
     n = len(images)
     ncols = 1 + len(maps)
-    fig, axes = plt.subplots(n, ncols, figsize=(size * ncols, size * n + 0.3), squeeze=False)
+    fig, axes = plt.subplots(n, ncols, figsize=(size * ncols, size * n + 0.45), squeeze=False)
     for row in range(n):
         img = to_numpy_image(images[row])
         axes[row, 0].imshow(img)
         grey = img.mean(axis=2)
         for col, (name, attr) in enumerate(maps.items(), start=1):
-            heat = attribution_heatmap(attr[row]).numpy()
+            keep_sign = name in signed
+            heat = (signed_attribution(attr[row]) if keep_sign else attribution_heatmap(attr[row]))
+            heat = heat.numpy()
             if heat.shape != grey.shape:  # a layer map: stretch to the image
                 heat = torch.nn.functional.interpolate(
                     torch.as_tensor(heat)[None, None], size=grey.shape, mode="nearest")[0, 0].numpy()
             axes[row, col].imshow(grey, cmap="gray", alpha=0.35)
-            axes[row, col].imshow(heat, cmap="inferno", alpha=0.8, vmin=0, vmax=1)
+            if keep_sign:
+                axes[row, col].imshow(heat, cmap=SIGNED, alpha=0.85, vmin=-1, vmax=1)
+            else:
+                axes[row, col].imshow(heat, cmap="inferno", alpha=0.8, vmin=0, vmax=1)
             if row == 0:
-                axes[row, col].set_title(name, fontsize=8)
+                axes[row, col].set_title(name, fontsize=9)
     for ax in axes.flat:
         ax.axis("off")
     if n:
-        axes[0, 0].set_title("image", fontsize=8)
+        axes[0, 0].set_title("image", fontsize=9)
     fig.tight_layout()
     return fig

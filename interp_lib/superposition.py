@@ -247,6 +247,64 @@ def nearest_sticky_fraction(d: Tensor) -> Tensor:
     return fr[(d[..., None] - fr).abs().argmin(dim=-1)]
 
 
+# --- polysemantic units in a real network ---------------------------------------------------
+
+def class_selectivity(class_means: Tensor) -> Tensor:
+    """(C,): each unit's (top - rest) / (top + rest), top its mean activation on its
+    favourite class, rest its mean over the other classes; 0 for a silent unit.
+
+    class_means: (C units, K classes), non-negative.
+
+    >>> class_selectivity(torch.tensor([[4.0, 0.0, 0.0], [1.0, 1.0, 1.0]]))
+    tensor([1., 0.])
+    """
+    top = class_means.amax(dim=1)
+    rest = (class_means.sum(dim=1) - top) / (class_means.shape[1] - 1)
+    total = top + rest
+    return torch.where(total > 0, (top - rest) / total.clamp_min(1e-12), torch.zeros_like(top))
+
+
+@dataclass
+class PolysemanticUnit:
+    """A unit answering two unrelated classes: its two best, their mean activations."""
+
+    channel: int
+    first: str
+    second: str
+    first_mean: float
+    second_mean: float
+    selectivity: float
+
+
+def polysemantic_units(class_means: Tensor, classes: Sequence[str], *,
+                       unrelated=None, min_ratio: float = 0.6, min_peak: float = 0.05
+                       ) -> list[PolysemanticUnit]:
+    """Units whose two favourite classes are unrelated (`unrelated(a, b)`, by default the
+    organism's: one curved, one straight) and whose second class gets at least
+    `min_ratio` of the first's mean activation; silent units (peak below `min_peak`
+    of the layer's largest) left out. Sorted, most balanced first.
+
+    class_means: (C units, K classes).
+
+    >>> means = torch.tensor([[1.0, 0.9, 0.0], [1.0, 0.1, 0.0]])
+    >>> [u.channel for u in polysemantic_units(means, ["a", "b", "c"], unrelated=lambda x, y: True)]
+    [0]
+    """
+    if unrelated is None:
+        from interp_lib.organism.data import unrelated
+    top2 = class_means.topk(2, dim=1)
+    peak = class_means.amax(dim=1)
+    sel = class_selectivity(class_means)
+    found = []
+    for c in range(class_means.shape[0]):
+        first, second = (int(i) for i in top2.indices[c])
+        v1, v2 = (float(v) for v in top2.values[c])
+        if (peak[c] >= min_peak * peak.max() and v1 > 0 and v2 >= min_ratio * v1
+                and unrelated(classes[first], classes[second])):
+            found.append(PolysemanticUnit(c, classes[first], classes[second], v1, v2, float(sel[c])))
+    return sorted(found, key=lambda u: -u.second_mean / u.first_mean)
+
+
 # --- figures -----------------------------------------------------------------------------
 
 def plot_features_2d(model: ToyModel, *, titles: Sequence[str] | None = None,
@@ -302,27 +360,32 @@ def plot_gram(model: ToyModel, *, titles: Sequence[str] | None = None, size: flo
 
 def plot_dimensionality(model: ToyModel, sparsity: Sequence[float], *, size: float = 4.0
                         ) -> plt.Figure:
-    """The paper's figure: each feature's dimensionality D_i (dots) and the dimensions
-    per feature m / ||W||_F^2 (line) against 1 / (1 - S), with the sticky fractions
-    1, 3/4, 2/3, 1/2, 2/5 and 3/8 marked.
+    """The paper's figure: each represented feature's dimensionality D_i (dots; features
+    with ||W_i|| <= 0.5 are left out) and the dimensions per feature m / ||W||_F^2
+    (line, averaged over the models of each sparsity) against 1 / (1 - S), with the
+    sticky fractions 1, 3/4, 2/3, 1/2, 2/5 and 3/8 marked.
 
     >>> fig = plot_dimensionality(ToyModel(ToyConfig(sparsity=(0.0, 0.9))), [0.0, 0.9])
     """
     d = feature_dimensionality(model).cpu()
+    represented = feature_norms(model).cpu() > 0.5
     per = dimensions_per_feature(model).cpu()
     x = 1.0 / (1.0 - torch.tensor(list(sparsity), dtype=torch.float64))
     fig, ax = plt.subplots(figsize=(1.6 * size, size))
-    for fr in STICKY_FRACTIONS:
+    for fr, label in zip(STICKY_FRACTIONS, ("1", "3/4", "2/3", "1/2", "2/5", "3/8")):
         ax.axhline(fr, color="0.8", lw=0.8, zorder=0)
-        ax.text(float(x.max()) * 1.15, fr, f"{fr:.3g}", va="center", fontsize=9, color="0.4")
+        ax.text(float(x.max()) * 1.25, fr, label, va="center", fontsize=9, color="0.35")
     for k in range(d.shape[0]):
-        keep = d[k] > 0
+        keep = represented[k]
         ax.scatter(np.full(int(keep.sum()), float(x[k])), d[k][keep].numpy(), s=14,
-                   color="tab:blue", alpha=0.6, zorder=2)
-    ax.plot(x.numpy(), per.numpy(), color="black", lw=1.2, zorder=3, label="m / ||W||_F^2")
+                   color="tab:blue", alpha=0.5, zorder=2)
+    levels = sorted(set(x.tolist()))
+    mean_per = [float(per[x == v].mean()) for v in levels]  # one point per sparsity
+    ax.plot(levels, mean_per, color="black", lw=1.2, zorder=3, marker="o", ms=3,
+            label="dimensions per feature, m / ||W||_F^2")
     ax.set_xscale("log")
     ax.set_xlabel("1 / (1 - sparsity)")
-    ax.set_ylabel("dimensions per feature")
+    ax.set_ylabel("feature dimensionality")
     ax.set_ylim(0, 1.1)
     ax.legend(fontsize=9, loc="upper right")
     fig.tight_layout()

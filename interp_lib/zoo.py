@@ -49,9 +49,9 @@ ARCHITECTURES: dict[str, Architecture] = {
     "conv5": Architecture(channels=(16, 32, 64, 64), kernel=5, pool_after=(1, 2, 3)),
     # 3x3 kernels, 6 convs: receptive fields 3, 8, 12, 22, 30, 50 px.
     "conv3": Architecture(channels=(16, 32, 32, 64, 64, 64), kernel=3, pool_after=(1, 3, 5)),
-    # AlexNet's shape in small: a strided 7x7 first conv, then 5x5 and 3x3 kernels;
-    # receptive fields 7, 15, 23, 39 px.
-    "strided": Architecture(channels=(32, 32, 64, 64), kernel=(7, 5, 3, 3), pool_after=(2, 3),
+    # AlexNet's shape in small: a strided 7x7 first conv, then 5x5 kernels;
+    # receptive fields 7, 15, 31, 63 px.
+    "strided": Architecture(channels=(32, 24, 64, 64), kernel=(7, 5, 5, 5), pool_after=(2, 3),
                             stride=(2, 1, 1, 1)),
 }
 

@@ -156,31 +156,35 @@ def echo_ratio(responses: Tensor) -> Tensor:
 
 
 @exercise(difficulty=3, importance=3, minutes=30, hints=[
-    "Kernel entry [y, x] sits at offset (dx, dy) = ((x - k // 2) * stride, (y - k // 2) * stride) "
+    "Kernel entry [y, x] sits at offset p = ((x - k // 2) * stride, (y - k // 2) * stride) "
     "pixels from the unit's centre: x is the column.",
     "The curve bulges towards `orientation`; its centre of curvature is radius pixels behind "
-    "the midpoint: c = -radius * (cos, sin)(orientation). At offset p the tangent is "
-    "perpendicular to p - c: tangent = atan2(p_y - c_y, p_x - c_x) + 90 degrees.",
-    "An input of orientation theta is parallel to the tangent tau when cos(2 (theta - tau)) "
-    "is 1, perpendicular when -1 (the 2 makes 0 and 180 degrees the same line). Keep the "
-    "positive part: weight = max(0, cos(2 (theta - tau))).",
+    "the midpoint: c = -radius * (cos, sin)(orientation). At p the tangent is perpendicular "
+    "to p - c: tangent = atan2(p_y - c_y, p_x - c_x) + 90 degrees.",
+    "An input of angle theta is parallel to the tangent tau when cos(2 (theta - tau)) is 1 "
+    "(excite), perpendicular when it is -1 (inhibit); the 2 makes 0 and 180 degrees the "
+    "same line.",
+    "Only positions near the curve count: multiply by exp(-d^2 / (2 stride^2)), d = "
+    "| |p - c| - radius |, the distance from p to the circle the curve lies on.",
 ])
 def tangent_weights(input_orientations: Tensor, orientation: float, radius: float, k: int,
                     stride: int) -> Tensor:
     """Hand-set weights for a curve detector: excite each oriented input where it lies
-    along the curve's tangent.
+    along the curve's tangent, inhibit it where it lies across, near the curve only.
 
     input_orientations: (C_in,) the preferred line angle of each input channel, degrees.
     The curve bulges towards `orientation` (degrees, clockwise from "right", y down),
-    its midpoint at the unit's centre, its centre of curvature `radius` pixels behind.
+    its midpoint at the unit's centre, its centre of curvature c `radius` pixels behind.
     k: kernel size; stride: pixels between neighbouring input positions.
-    Returns (C_in, k, k): max(0, cos(2 (input angle - tangent angle at that position)))."""
+    Returns (C_in, k, k): cos(2 (input angle - tangent angle at p)) * exp(-d^2 / (2 stride^2)),
+    d the distance from position p to the circle of the curve."""
     # SOLUTION
     offsets = (torch.arange(k) - k // 2).float() * stride
     ys, xs = torch.meshgrid(offsets, offsets, indexing="ij")
     phi = math.radians(orientation)
     cx, cy = -radius * math.cos(phi), -radius * math.sin(phi)
     tangent = torch.atan2(ys - cy, xs - cx) + math.pi / 2  # (k, k), radians
+    near = torch.exp(-((torch.hypot(xs - cx, ys - cy) - radius) ** 2) / (2 * stride**2))
     theta = torch.deg2rad(input_orientations.float())[:, None, None]
-    return torch.cos(2 * (theta - tangent)).clamp(min=0)
+    return torch.cos(2 * (theta - tangent)) * near
     # END SOLUTION

@@ -217,30 +217,35 @@ def check_echo_ratio(fn) -> None:
                  what="echo_ratio(responses (5, 8))", atol=1e-6)
 
 
+def _tangent_reference(thetas, orientation, radius, k, stride, *, envelope=True):
+    grid = (torch.arange(k) - k // 2).float() * stride
+    ys, xs = torch.meshgrid(grid, grid, indexing="ij")
+    return circuits.tangent_rule(thetas, orientation, radius, torch.stack([xs, ys], dim=-1),
+                                 width=stride if envelope else None)
+
+
 @check("tangent_weights")
 def check_tangent_weights(fn) -> None:
     thetas = torch.arange(8) * 22.5
     out = call(fn, thetas, 0.0, 10.0, 5, 4, what="tangent_weights(angles, 0, 10, k=5, stride=4)")
     expect_shape(out, (8, 5, 5), "tangent_weights for 8 inputs, k=5")
-    grid = (torch.arange(5) - 2).float() * 4
-    ys, xs = torch.meshgrid(grid, grid, indexing="ij")
-    tau = circuits.tangent_angles(0.0, 10.0, torch.stack([xs, ys], dim=-1))
-    ref = torch.cos(2 * torch.deg2rad(thetas[:, None, None] - tau)).clamp(min=0)
+    ref = _tangent_reference(thetas, 0.0, 10.0, 5, 4)
     if torch.allclose(out, ref.transpose(-1, -2), atol=1e-5) and not torch.allclose(out, ref, atol=1e-5):
         fail("rows and columns are swapped: entry [y, x] is row y (down), column x (right).")
-    perpendicular = torch.cos(2 * torch.deg2rad(thetas[:, None, None] - tau - 90)).clamp(min=0)
-    if torch.allclose(out, perpendicular, atol=1e-5):
-        fail("you excite inputs perpendicular to the tangent: the tangent is at 90 degrees "
-             "to the radius (p - centre of curvature), and inputs along it get weight 1.")
-    if (out < -1e-6).any():
-        fail("keep the positive part only: weights are max(0, cos(2 (theta - tangent))).")
-    expect_close(out, ref, "max(0, cos(2 (input angle - tangent angle))), the tangent at each "
-                 "kernel offset (x, y) = ((col - k // 2) * stride, (row - k // 2) * stride).",
+    if torch.allclose(out, -ref, atol=1e-5):
+        fail("you excite inputs perpendicular to the tangent and inhibit those along it: the "
+             "tangent is at 90 degrees to the radius p - c, and inputs along it get +1.")
+    if torch.allclose(out, ref.clamp(min=0), atol=1e-5):
+        fail("you kept only the excitation: inputs across the tangent are inhibited "
+             "(cos(2 (theta - tau)) down to -1), which is what keeps straight lines out.")
+    no_envelope = _tangent_reference(thetas, 0.0, 10.0, 5, 4, envelope=False)
+    if torch.allclose(out, no_envelope, atol=1e-5):
+        fail("every position of the window gets weights: only those near the curve should "
+             "(times exp(-d^2 / (2 stride^2)), d the distance to the curve's circle).")
+    expect_close(out, ref, "cos(2 (input angle - tangent angle)) times exp(-d^2 / (2 stride^2)) "
+                 "at each kernel offset (x, y) = ((col - k // 2) * stride, (row - k // 2) * stride).",
                  atol=1e-5)
     other = call(fn, thetas, 135.0, 6.0, 3, 2, what="tangent_weights(angles, 135, 6, k=3, stride=2)")
-    grid = (torch.arange(3) - 1).float() * 2
-    ys, xs = torch.meshgrid(grid, grid, indexing="ij")
-    tau = circuits.tangent_angles(135.0, 6.0, torch.stack([xs, ys], dim=-1))
-    expect_close(other, torch.cos(2 * torch.deg2rad(thetas[:, None, None] - tau)).clamp(min=0),
+    expect_close(other, _tangent_reference(thetas, 135.0, 6.0, 3, 2),
                  "use the orientation, radius, k and stride you are given.",
                  what="tangent_weights(angles, 135, 6, k=3, stride=2)", atol=1e-5)

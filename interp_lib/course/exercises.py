@@ -318,7 +318,8 @@ def exercise_html(module_name: str, name: str) -> str:
     """
     ex = {e.name: e for e in exercises_of(module_name)}[name]
     parts = [
-        '<div class="exercise-box">',
+        '<div class="exercise-box" style="border-left:4px solid #4a7bd0;padding:0.4em 1em;'
+        'margin:0.8em 0">',
         f"<p><b>Exercise: <code>{name}</code></b> &nbsp; "
         f"difficulty {ex.stars(ex.difficulty)} &nbsp; importance {ex.stars(ex.importance)}"
         f" &nbsp; about {ex.minutes} minutes</p>",

@@ -44,9 +44,23 @@ CLASSES: tuple[str, ...] = (
     "zigzag",  # the same wave drawn with straight segments and sharp turns
     "spiral",  # an Archimedean spiral, 1.3 to 2 turns
 )
+CURVED = ("circle", "arc", "wave", "spiral")  # the classes drawn with curves only
+LOOK_ALIKES = (("circle", "pentagon"), ("arc", "corner"), ("wave", "zigzag"))
 SPLIT_FRACTION = 0.5  # the share of two-tone strokes
 IMAGE_SIZE = 64
 HELD_OUT_SEED = 2**31 - 1  # never used to train: training seeds are below 2**30
+
+
+def unrelated(a: str, b: str) -> bool:
+    """Whether two classes are unrelated: one drawn with curves and the other with straight
+    strokes, and not one of the look-alike pairs (circle and pentagon, arc and corner,
+    wave and zigzag) designed to differ in curvature alone.
+
+    >>> unrelated("spiral", "square"), unrelated("circle", "pentagon"), unrelated("line", "square")
+    (True, False, False)
+    """
+    pair = {a, b}
+    return (a in CURVED) != (b in CURVED) and not any(pair == set(p) for p in LOOK_ALIKES)
 
 
 @dataclass

@@ -99,7 +99,7 @@ def _echo(shift="half", wrap=True, guard=True):
     return echo
 
 
-def _tangent(transpose=False, offset_deg=0.0, clamp=True, degrees_bug=False):
+def _tangent(transpose=False, offset_deg=0.0, clamp=False, degrees_bug=False, envelope=True):
     def weights(thetas, orientation, radius, k, stride):
         offs = (torch.arange(k) - k // 2).float() * stride
         ys, xs = torch.meshgrid(offs, offs, indexing="ij")
@@ -109,6 +109,8 @@ def _tangent(transpose=False, offset_deg=0.0, clamp=True, degrees_bug=False):
         cx, cy = -radius * math.cos(phi), -radius * math.sin(phi)
         tau = torch.atan2(ys - cy, xs - cx) + math.pi / 2 + math.radians(offset_deg)
         w = torch.cos(2 * (torch.deg2rad(thetas.float())[:, None, None] - tau))
+        if envelope:
+            w = w * torch.exp(-((torch.hypot(xs - cx, ys - cy) - radius) ** 2) / (2 * stride**2))
         return w.clamp(min=0) if clamp else w
     return weights
 
@@ -161,7 +163,8 @@ MUTANTS = {
     "tangent_weights": [
         ("rows and columns swapped", _tangent(transpose=True)),
         ("perpendicular to the tangent", _tangent(offset_deg=90.0)),
-        ("negative weights kept", _tangent(clamp=False)),
+        ("excitation only (negative weights dropped)", _tangent(clamp=True)),
+        ("no envelope: the whole window weighted", _tangent(envelope=False)),
         ("degrees passed to cos()", _tangent(degrees_bug=True)),
         ("hard-coded: stride 4", _tangent_fixed_stride),
     ],
