@@ -294,6 +294,32 @@ def pwcca(x: Tensor, y: Tensor) -> float:
     return float((weights * rho.clamp(0, 1)).sum() / weights.sum().clamp_min(1e-30))
 
 
+def layer_similarity(acts_a: dict[str, Tensor], acts_b: dict[str, Tensor], *,
+                     index=None) -> Tensor:
+    """A similarity index between every layer of A and every layer of B:
+    (len(acts_a), len(acts_b)), rows in acts_a's order. index(x, y) -> float, by default
+    `linear_cka_gram` (flattened activations: many features, few examples).
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> a = {"l1": torch.randn(20, 4, generator=g), "l2": torch.randn(20, 6, generator=g)}
+    >>> layer_similarity(a, a).diagonal().round(decimals=6)
+    tensor([1., 1.], dtype=torch.float64)
+    """
+    index = index or linear_cka_gram
+    return torch.tensor([[index(xa, xb) for xb in acts_b.values()] for xa in acts_a.values()],
+                        dtype=torch.float64)
+
+
+def identified(similarity: Tensor) -> Tensor:
+    """(L,) bool: for each layer of A (rows), whether its most similar layer of B is the
+    corresponding one (the same position): the layer-identification test.
+
+    >>> identified(torch.tensor([[0.9, 0.2], [0.8, 0.7]]))
+    tensor([ True, False])
+    """
+    return similarity.argmax(dim=1) == torch.arange(similarity.shape[0])
+
+
 # --- unit matching -------------------------------------------------------------------------
 
 def unit_correlations(a: Tensor, b: Tensor) -> Tensor:

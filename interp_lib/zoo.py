@@ -45,8 +45,9 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 MANIFEST = "manifest.json"
 
 ARCHITECTURES: dict[str, Architecture] = {
-    # 5x5 kernels, 4 convs: receptive fields 5, 14, 32, 68 px.
-    "conv5": Architecture(channels=(16, 32, 64, 64), kernel=5, pool_after=(1, 2, 3)),
+    # 5x5 kernels, 4 convs: receptive fields 5, 14, 32, 68 px; the widest layer is the
+    # third, where the curve detectors grow.
+    "conv5": Architecture(channels=(16, 24, 96, 48), kernel=5, pool_after=(1, 2, 3)),
     # 3x3 kernels, 6 convs: receptive fields 3, 8, 12, 22, 30, 50 px.
     "conv3": Architecture(channels=(16, 32, 32, 64, 64, 64), kernel=3, pool_after=(1, 3, 5)),
     # AlexNet's shape in small: a strided 7x7 first conv, then 5x5 kernels;

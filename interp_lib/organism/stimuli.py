@@ -129,3 +129,36 @@ def circles(
     u, v = drawing.local_frame(size, torch.full((n,), mx), torch.full((n,), my), torch.zeros(n))
     return drawing.composite(drawing.ink(drawing.dist_circle(u, v, r), torch.full((n,), width)),
                        _colour(fg, n), _colour(bg, n))
+
+
+def corners(
+    orientation: float | Sequence[float],
+    angle: float = 90.0,
+    arm: float = 12.0,
+    *,
+    width: float = 2.5,
+    fg: Sequence[float] = WHITE,
+    bg: Sequence[float] = BLACK,
+    size: int = IMAGE_SIZE,
+    centre: tuple[float, float] | None = None,
+) -> Tensor:
+    """Corners whose vertex sits at `centre` (x, y), pointing towards `orientation`
+    (degrees, clockwise from "right"), their two arms `arm` pixels long and `angle`
+    degrees apart: the straight-stroke counterpart of `curves`. Images (N, 3, size, size).
+
+    >>> corners([0, 90], angle=120).shape
+    torch.Size([2, 3, 64, 64])
+    """
+    (theta,) = _as_batch(orientation)
+    n = len(theta)
+    mx, my = _centre(centre, size)
+    rad = torch.deg2rad(theta)
+    u, v = drawing.local_frame(size, torch.full((n,), mx), torch.full((n,), my), rad)
+    half = math.radians(angle) / 2
+    # The vertex at the origin; the arms go back, away from the direction it points to.
+    end_u, end_v = -arm * math.cos(half), arm * math.sin(half)
+    zero = torch.zeros(n)
+    dist = torch.minimum(drawing.dist_segment(u, v, zero, zero, zero + end_u, zero + end_v),
+                         drawing.dist_segment(u, v, zero, zero, zero + end_u, zero - end_v))
+    return drawing.composite(drawing.ink(dist, torch.full((n,), width)), _colour(fg, n),
+                             _colour(bg, n))
