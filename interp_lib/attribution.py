@@ -55,7 +55,7 @@ def select_target(output: Tensor, target: Target) -> Tensor:
     if target is None:
         raise ValueError(f"the model has {output.shape[1]} outputs: choose one with target=")
     n_out = output.shape[1]
-    check_target(target)
+    _check_target(target)
     t = torch.as_tensor(target, device=output.device).long()
     if t.ndim == 0:
         t = t.expand(output.shape[0])
@@ -69,7 +69,7 @@ def select_target(output: Tensor, target: Target) -> Tensor:
     return output.gather(1, t[:, None])[:, 0]
 
 
-def check_target(target: Target) -> None:
+def _check_target(target: Target) -> None:
     """A target is an integer class index or an integer tensor: a float (2.5, or a float
     tensor) would be truncated silently, so it is refused."""
     if isinstance(target, bool) or (isinstance(target, float)):
@@ -87,7 +87,7 @@ def _expand_target(target: Target, repeats: int) -> Target:
     return target
 
 
-def check_inputs(inputs: Tensor) -> None:
+def _check_inputs(inputs: Tensor) -> None:
     """Attributions need floating-point inputs: gradients of integer images do not exist,
     and integer arithmetic would silently round the path points of integrated gradients."""
     if not isinstance(inputs, Tensor):
@@ -99,7 +99,7 @@ def check_inputs(inputs: Tensor) -> None:
 
 
 @contextmanager
-def prepared(model: nn.Module) -> Iterator[torch.device]:
+def _prepared(model: nn.Module) -> Iterator[torch.device]:
     """The model in eval mode for the duration, and its device. A model in training mode
     whose modules behave differently in training (dropout, batch norm) gets a warning."""
     mode_dependent = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm)
@@ -144,8 +144,8 @@ def saliency(model: nn.Module, inputs: Tensor, target: Target = None, *, absolut
     >>> saliency(lin, torch.rand(1, 2), 0), saliency(lin, torch.rand(1, 2), 0, absolute=False)
     (tensor([[3., 4.]]), tensor([[ 3., -4.]]))
     """
-    check_inputs(inputs)
-    with prepared(model):
+    _check_inputs(inputs)
+    with _prepared(model):
         grad = gradients(model, inputs, target).to(inputs.device)
     return grad.abs() if absolute else grad
 
@@ -161,8 +161,8 @@ def input_x_gradient(model: nn.Module, inputs: Tensor, target: Target = None) ->
     >>> input_x_gradient(lin, torch.tensor([[1.0, 0.5]]), 0)
     tensor([[ 3., -2.]])
     """
-    check_inputs(inputs)
-    with prepared(model):
+    _check_inputs(inputs)
+    with _prepared(model):
         return inputs.detach() * gradients(model, inputs, target).to(inputs.device)
 
 
@@ -235,12 +235,12 @@ def integrated_gradients(
     >>> torch.allclose(attr, x * lin.weight.detach()), bool(delta.abs().max() < 1e-5)
     (True, True)
     """
-    check_inputs(inputs)
-    check_target(target)
+    _check_inputs(inputs)
+    _check_target(target)
     if internal_batch_size is not None and internal_batch_size < 1:
         raise ValueError(f"internal_batch_size must be at least 1 (or None for one batch), "
                          f"got {internal_batch_size}")
-    with prepared(model) as device:
+    with _prepared(model) as device:
         x = inputs.detach().to(device)
         base = _baselines(x, baselines)
         alphas, weights = quadrature(n_steps, method)
@@ -307,7 +307,7 @@ def smoothgrad(model: nn.Module, inputs: Tensor, target: Target = None, *,
         raise ValueError(f"n_samples must be at least 1, got {n_samples}")
     if form not in NOISE_TUNNEL_FORMS:
         raise ValueError(f"unknown form {form!r}: choose {', '.join(NOISE_TUNNEL_FORMS)}")
-    check_inputs(inputs)
+    _check_inputs(inputs)
     g = torch.Generator().manual_seed(seed)
     x = inputs.detach()
     total = torch.zeros_like(x)
@@ -359,11 +359,11 @@ def occlusion(model: nn.Module, inputs: Tensor, target: Target = None, *,
     >>> occlusion(lin, torch.tensor([[1.0, 2.0, 3.0]]), 0, window=1, stride=1)
     tensor([[2., 4., 6.]])
     """
-    check_inputs(inputs)
-    check_target(target)
+    _check_inputs(inputs)
+    _check_target(target)
     if windows_per_batch < 1:
         raise ValueError(f"windows_per_batch must be at least 1, got {windows_per_batch}")
-    with prepared(model) as device:
+    with _prepared(model) as device:
         x = inputs.detach().to(device)
         win = _per_dim(window, x, "window")
         st = _per_dim(stride, x, "stride")
@@ -431,9 +431,9 @@ def grad_cam(model: nn.Module, inputs: Tensor, target: Target, layer: Layer, *,
     >>> grad_cam(tiny_net(), torch.rand(2, 3, 16, 16), 3, "relu2").shape
     torch.Size([2, 1, 16, 16])
     """
-    check_inputs(inputs)
-    check_target(target)
-    with prepared(model):
+    _check_inputs(inputs)
+    _check_target(target)
+    with _prepared(model):
         a, grad = _layer_grad(model, inputs, target, layer)
         if a.ndim != 4:
             raise ValueError(f"Grad-CAM needs a convolutional layer (N, C, H, W); {layer!r} gives "
@@ -463,9 +463,9 @@ def channel_attribution(model: nn.Module, inputs: Tensor, target: Target, layer:
     >>> channel_attribution(tiny_net(), x, 3, "relu2", per_position=True).shape
     torch.Size([2, 8, 8, 8])
     """
-    check_inputs(inputs)
-    check_target(target)
-    with prepared(model):
+    _check_inputs(inputs)
+    _check_target(target)
+    with _prepared(model):
         a, grad = _layer_grad(model, inputs, target, layer, versus)
     contrib = (grad * a).to(inputs.device)
     if per_position or contrib.ndim <= 2:
@@ -539,7 +539,7 @@ def cascading_randomization(model: nn.Module, inputs: Tensor, target: Target,
     >>> r.layers, len(r.correlation["saliency"])
     (['fc', 'conv2', 'conv1'], 3)
     """
-    check_inputs(inputs)
+    _check_inputs(inputs)
     work = copy.deepcopy(model).eval()
     named = dict(layer_root(work).named_modules())
     with_weights = [n for n, m in named.items() if isinstance(m, (nn.Conv2d, nn.Linear))]

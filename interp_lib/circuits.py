@@ -188,6 +188,12 @@ def tangent_alignment(model: nn.Module, layer: Layer, detectors: Sequence[int],
     inputs that are oriented at all (others are left out). stride: pixels
     between neighbouring positions of the input layer (kernel offsets are
     converted to image offsets with it).
+
+    >>> net = nn.Module(); net.conv = nn.Conv2d(2, 1, 3, padding=1)
+    >>> ta = tangent_alignment(net, "conv", [0], [0.0], [10.0], torch.tensor([0.0, 90.0]),
+    ...                        torch.tensor([True, True]), stride=4, n_shuffles=20)
+    >>> ta.score.shape, ta.null.shape
+    (torch.Size([1]), torch.Size([20, 1]))
     """
     _, conv = conv_of(model, layer)
     k = conv.weight.shape[-1]
@@ -366,7 +372,12 @@ def expanded_weights_by_gradient(model: nn.Module, source: Layer, target: Layer)
 
 
 def expanded_weights_size(path: list[tuple[str, nn.Module]]) -> int:
-    """The side K of the window the composed kernels cover, in the source grid."""
+    """The side K of the window the composed kernels cover, in the source grid.
+
+    >>> from interp_lib.organism.models import tiny_net
+    >>> expanded_weights_size(_path(tiny_net(), "relu1", "conv2"))
+    6
+    """
     k = path[-1][1].weight.shape[-1]
     for _, m in reversed(path[:-1]):
         if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
@@ -611,6 +622,9 @@ def hand_built_family(model: nn.Module, layer: Layer, detectors: Sequence[int], 
     One scale and one bias per detector are fitted (least squares) so that the
     hand-made unit's pre-activation matches the real one's on `images` (default: 256
     of the organism's drawings), at every position.
+
+    >>> hand = hand_built_family(model, "relu3", family, tuning, lines, oriented,
+    ...                          stride=4)  # doctest: +SKIP
     """
     from interp_lib.hooks import run_with_cache
     from interp_lib.organism import data
@@ -659,6 +673,9 @@ def composite_reading(model: nn.Module, layer: Layer, family: Sequence[int],
     and read which member of `family` (channels of the layer before, with their preferred
     `orientations`) excites it most at each position of its kernel. The figure draws,
     in each cell, the preferred arc of that member, faded by the weight.
+
+    >>> reading = composite_reading(model, "relu4", family, tuning.preferred[family],
+    ...                             class_index=0, images=batch)  # doctest: +SKIP
     """
     import matplotlib.pyplot as plt
 

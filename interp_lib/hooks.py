@@ -185,7 +185,7 @@ def capture(model: nn.Module, layers: Layer | Sequence[Layer], *, detach: bool =
     >>> with capture(net, ["relu1", "fc"]) as acts:
     ...     logits = net(torch.rand(2, 3, 16, 16))
     >>> tuple(acts["relu1"].shape), tuple(acts["fc"].shape)
-    ((2, 6, 16, 16), (2, 8))
+    ((2, 6, 16, 16), (2, 10))
     """
     modules = {_key(model, layer): get_layer(model, layer)
                for layer in _as_list(layers)}  # validates every name before hooking anything

@@ -99,16 +99,24 @@ def centre_gram(k: Tensor) -> Tensor:
 
 
 def linear_cka(x: Tensor, y: Tensor) -> float:
-    """Linear CKA, feature form: ||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_F) on centred
+    """Linear CKA: ||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_F) on centred
     X (n, p1) and Y (n, p2). 1 for representations equal up to rotation and
     isotropic scale; near 0 for unrelated ones.
 
     >>> x = torch.randn(50, 8, generator=torch.Generator().manual_seed(0))
     >>> round(linear_cka(x, 3 * x), 6)
     1.0
+    >>> wide = torch.randn(20, 5000, generator=torch.Generator().manual_seed(1))
+    >>> round(linear_cka(wide, 2 * wide), 6)  # computed through (20, 20) Gram matrices
+    1.0
     """
     x, y = _same_examples(x, y)
     x, y = centre_columns(x), centre_columns(y)
+    if x.shape[1] + y.shape[1] > 2 * x.shape[0]:
+        # Wide layers (a conv layer flattened: C*H*W features for a few hundred images):
+        # the Gram matrices (n, n) are far smaller than the (p, p) products and give
+        # the same number, since ||Y^T X||_F^2 = <X X^T, Y Y^T>.
+        return cka_from_grams(x @ x.T, y @ y.T)
     num = (y.T @ x).square().sum()
     den = (x.T @ x).norm() * (y.T @ y).norm()
     return float(num / den) if den > 0 else 0.0
@@ -453,6 +461,11 @@ def stitched_logits(model_a: nn.Module, layer_a: Layer, model_b: nn.Module, laye
 
     B runs on the images too, and the edit hook swaps its activations at layer_b for
     the stitched ones, so that any network's top can be reused without rewriting it.
+
+    >>> from interp_lib.organism.models import tiny_net
+    >>> net = tiny_net()
+    >>> stitched_logits(net, "relu1", net, "relu1", nn.Conv2d(6, 6, 1), torch.rand(2, 3, 8, 8)).shape
+    torch.Size([2, 10])
     """
     with torch.no_grad():
         _, acts = run_with_cache(model_a, images, layer_a)
@@ -473,6 +486,16 @@ def train_stitch(model_a: nn.Module, layer_a: Layer, model_b: nn.Module, layer_b
     and measure the stitched network's accuracy on held-out images.
 
     Neither model is changed: only the stitching layer learns (Adam).
+
+    >>> from interp_lib.organism import data
+    >>> from interp_lib.organism.models import tiny_net
+    >>> held = data.make_batch(8, seed=1)
+    >>> s = train_stitch(tiny_net(0), "relu1", tiny_net(1), "relu1",
+    ...                  lambda n, seed: (data.make_batch(n, seed).images,
+    ...                                   data.make_batch(n, seed).labels),
+    ...                  steps=2, batch_size=4, eval_images=held.images, eval_labels=held.labels)
+    >>> len(s.losses)
+    2
     """
     _, acts_a = run_with_cache(model_a, eval_images[:1], layer_a)
     _, acts_b = run_with_cache(model_b, eval_images[:1], layer_b)

@@ -99,15 +99,29 @@ class WeightsNotFoundError(FileNotFoundError):
 
 
 def names() -> list[str]:
-    """Every model `load` accepts: the organisms, the generator, the ImageNet models."""
+    """Every model `load` accepts: the organisms, the generator, the ImageNet models.
+
+    >>> "googlenet" in names() and "vae" in names()
+    True
+    """
     return list(ORGANISMS) + list(GENERATORS) + list(IMAGENET)
 
 
 def organism_names() -> list[str]:
+    """The shipped classifiers, architecture by architecture, seed by seed.
+
+    >>> organism_names()[:2]
+    ['conv5-s0', 'conv5-s1']
+    """
     return list(ORGANISMS)
 
 
 def sha256(path: Path) -> str:
+    """The SHA-256 of a file, as a hex string (read in chunks).
+
+    >>> len(sha256(WEIGHTS_DIR / MANIFEST))
+    64
+    """
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -116,6 +130,11 @@ def sha256(path: Path) -> str:
 
 
 def read_manifest(weights_dir: Path = WEIGHTS_DIR) -> dict:
+    """The weights folder's manifest: model name -> file, SHA-256 and how it was made.
+
+    >>> "sha256" in read_manifest()["vae"]
+    True
+    """
     path = Path(weights_dir) / MANIFEST
     if not path.exists():
         return {}
@@ -123,7 +142,11 @@ def read_manifest(weights_dir: Path = WEIGHTS_DIR) -> dict:
 
 
 def build(name: str) -> ConvNet:
-    """An untrained organism of the named model's architecture."""
+    """An untrained organism of the named model's architecture.
+
+    >>> build("conv3-s0").conv_names
+    ['conv1', 'conv2', 'conv3', 'conv4', 'conv5', 'conv6']
+    """
     return ConvNet(ARCHITECTURES[ORGANISMS[name][0]])
 
 
@@ -202,7 +225,11 @@ class ImageNetModel(nn.Module):
 
 
 def cached_weights_path(name: str) -> Path:
-    """Where torchvision keeps the pretrained weights of an ImageNet model."""
+    """Where torchvision keeps the pretrained weights of an ImageNet model.
+
+    >>> cached_weights_path("googlenet").name.startswith("googlenet")
+    True
+    """
     import torchvision.models as tvm
 
     weights = getattr(tvm, IMAGENET[name][1]).IMAGENET1K_V1
@@ -247,7 +274,10 @@ def _load_imagenet(name: str, pretrained: bool, seed: int = 0) -> ImageNetModel:
 
 def train_and_save(name: str, weights_dir: str | Path | None = None, progress: bool = True,
                    device: str | torch.device = "cpu") -> dict:
-    """Train a shipped model from scratch with its recipe, save it, record it in the manifest."""
+    """Train a shipped model from scratch with its recipe, save it, record it in the manifest.
+
+    >>> entry = train_and_save("conv5-s0", "my_weights")  # doctest: +SKIP
+    """
     if name in GENERATORS:
         recipe = GENERATORS[name]
         model, log = generative.train_vae(recipe, progress=progress, device=device)
@@ -265,7 +295,10 @@ def train_and_save(name: str, weights_dir: str | Path | None = None, progress: b
 
 def save_checkpoint(name: str, model: ConvNet, train_seconds: float,
                     weights_dir: str | Path | None = None) -> dict:
-    """Save an organism with its recipe and held-out accuracy in the manifest."""
+    """Save an organism with its recipe and held-out accuracy in the manifest.
+
+    >>> save_checkpoint("conv5-s0", model, 600.0, "my_weights")  # doctest: +SKIP
+    """
     arch_name, recipe = ORGANISMS[name]
     return _save(name, model, weights_dir, architecture=arch_name, seed=recipe.seed,
                  steps=recipe.steps, held_out_accuracy=train.accuracy(model),
@@ -288,13 +321,20 @@ def _save(name: str, model: nn.Module, weights_dir: str | Path | None, **info) -
 
 
 def middle_layers(model: ConvNet) -> list[str]:
-    """The ReLU layers between the first and the last: where curve detectors should live."""
+    """The ReLU layers between the first and the last: where curve detectors should live.
+
+    >>> middle_layers(build("conv5-s0"))
+    ['relu2', 'relu3']
+    """
     relus = [n for n in layer_names(model) if n.startswith("relu")]
     return relus[1:-1]
 
 
 def report(models: list[str] | None = None, n_images: int = 2000) -> str:
-    """Accuracy and curve-tuned channels of each organism, as printable text."""
+    """Accuracy and curve-tuned channels of each organism, as printable text.
+
+    >>> print(report(["conv5-s0"], n_images=200))  # doctest: +SKIP
+    """
     from interp_lib.tuning import curve_tuning, largest_gap
 
     lines = []

@@ -136,7 +136,7 @@ def test_channel_attribution_adds_up_to_the_logit_at_the_last_layer():
     model = zoo.load("conv5-s0")
     x = data.make_batch(3, seed=10).images
     contrib = attribution.channel_attribution(model, x, 4, "relu4")
-    assert contrib.shape == (3, 64)
+    assert contrib.shape == (3, model.conv4.out_channels)
     with torch.no_grad():
         logits = model(x)
     assert torch.allclose(contrib.sum(1), logits[:, 4] - model.fc.bias[4], atol=1e-4)
@@ -273,7 +273,7 @@ def test_channel_attribution_per_position_sums_to_the_per_channel_total():
     x = data.make_batch(2, seed=15).images
     maps = attribution.channel_attribution(model, x, 3, "relu3", per_position=True)
     total = attribution.channel_attribution(model, x, 3, "relu3")
-    assert maps.shape == (2, 64, 16, 16)
+    assert maps.shape == (2, model.conv3.out_channels, 16, 16)
     assert torch.allclose(maps.sum(dim=(2, 3)), total, atol=1e-5)
 
 
@@ -296,8 +296,8 @@ def test_smoothgrad_forms():
 def test_bad_input_is_explained():
     model = zoo.load("conv5-s0")
     x = data.make_batch(2, seed=0).images
-    with pytest.raises(ValueError, match="target 8 is out of range: the model has 8 outputs"):
-        attribution.saliency(model, x, 8)
+    with pytest.raises(ValueError, match="target 10 is out of range: the model has 10 outputs"):
+        attribution.saliency(model, x, 10)
     with pytest.raises(ValueError, match="choose one with target="):
         attribution.saliency(model, x, None)
     with pytest.raises(ValueError, match="do not broadcast against the inputs"):

@@ -133,6 +133,9 @@ def test_learner_problems_are_reported_per_exercise(tmp_path):
     results, text = grade(tmp_path, "--chapter", "0", "--timeout", "3")
     status = {r["exercise"]: r for r in results}
     assert status["channel_means"]["status"] == "passed"  # warnings and prints cost nothing
+    assert "a harmless warning" in status["channel_means"]["warning"]  # ... but are reported
+    assert "your code warned: UserWarning: a harmless warning" in text
+    assert not status["peak_to_mean"]["warning"]
     assert status["peak_to_mean"]["status"] == "timed out"
     assert status["top_activating"]["status"] == "failed"
     assert "IndexError" in status["top_activating"]["message"]
@@ -170,6 +173,9 @@ def test_notebook_check_prints_instead_of_raising(capsys):
     assert check_channel_means(lambda a: a.mean(dim=1)) is False
     out = capsys.readouterr().out
     assert "passed" in out and "failed" in out and "shape" in out
+    import warnings
+    assert check_channel_means(lambda a: (warnings.warn("careful"), a.mean(dim=(0, 2, 3)))[1])
+    assert "your code warned: UserWarning: careful" in capsys.readouterr().out
 
 
 def test_exercise_box_folds_hints_and_solution_and_shows_the_generated_stub(tmp_path):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import os
 import traceback
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -56,9 +57,18 @@ def expect_close(out, ref: torch.Tensor, hint: str, what: str = "your result",
 
 
 def outcome(body: Callable, fn: Callable) -> tuple[str, str]:
-    """Run a check; return (status, message). Status: passed, not attempted, failed."""
+    """Run a check; return (status, message). Status: passed, not attempted, failed.
+    A warning raised on the way is named in the message of a passed check.
+
+    >>> outcome(lambda fn: fn(), lambda: None)
+    ('passed', 'all checks passed')
+    >>> outcome(lambda fn: fn(), lambda: warnings.warn("careful"))  # doctest: +ELLIPSIS
+    ('passed', 'all checks passed, but your code warned: UserWarning: careful (line ...)')
+    """
     try:
-        body(fn)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            body(fn)
     except NotImplementedError:
         return "not attempted", "the function still raises NotImplementedError"
     except CheckFailed as e:
@@ -67,6 +77,11 @@ def outcome(body: Callable, fn: Callable) -> tuple[str, str]:
         frame = traceback.extract_tb(e.__traceback__)[-1]
         return "failed", (f"your code raised {type(e).__name__}: {e} "
                           f"(line {frame.lineno} of {frame.filename.split('/')[-1]})")
+    if caught:
+        w = caught[0]
+        return "passed", (f"all checks passed, but your code warned: {w.category.__name__}: "
+                          f"{str(w.message).splitlines()[0]} (line {w.lineno} of "
+                          f"{w.filename.split('/')[-1]})")
     return "passed", "all checks passed"
 
 
@@ -82,7 +97,8 @@ def check(exercise: str) -> Callable:
         def friendly(fn: Callable) -> bool:
             status, message = outcome(body, fn)
             mark = {"passed": "\u2714", "not attempted": "\u2026"}.get(status, "\u2718")
-            print(f"{mark} {exercise}: {status}" + ("" if status == "passed" else f": {message}"))
+            quiet = status == "passed" and message == "all checks passed"
+            print(f"{mark} {exercise}: {status}" + ("" if quiet else f": {message}"))
             return status == "passed"
 
         friendly.strict = body

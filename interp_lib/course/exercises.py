@@ -379,6 +379,9 @@ def save_answer(fn: Callable, *, root: Path = REPO_ROOT) -> Path:
 
     The function must have the exercise's name; its source is taken with
     `inspect.getsource` (which works for functions defined in notebook cells).
+
+    >>> save_answer(channel_means)  # doctest: +SKIP
+    PosixPath('.../exercises/ch00_organism.py')
     """
     name = fn.__name__
     module_name, _ = find_exercise(name)

@@ -9,8 +9,10 @@ status in plain words:
 - not attempted: the function still raises NotImplementedError
 - timed out: your code ran longer than the time limit (an endless loop?)
 
-Warnings and prints from your code cost nothing. Under the hood this is
-pytest with a small plugin that collects the outcomes.
+Prints from your code cost nothing. A warning your code raises costs nothing
+either, but is reported under the exercise (it often points at a real
+problem: a tensor converted while it still needs a gradient, say). Under the
+hood this is pytest with a small plugin that collects the outcomes.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import io
 import json
 import sys
 import traceback
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -41,6 +44,7 @@ class Result:
     earned: int
     status: str  # passed | failed | not attempted | timed out
     message: str = ""
+    warning: str = ""  # the first warning the learner's code raised, if any
 
 
 def _describe(excinfo) -> tuple[str, str]:
@@ -67,6 +71,17 @@ class GradePlugin:
     def __init__(self) -> None:
         self.results: list[Result] = []
         self._pending: dict[str, Result] = {}
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+        res = self._pending.get(item.nodeid)
+        if caught and res is not None and not res.warning:
+            w = caught[0]
+            res.warning = (f"{w.category.__name__}: {str(w.message).splitlines()[0]} "
+                           f"(line {w.lineno} of {Path(w.filename).name})")
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
@@ -97,7 +112,10 @@ class GradePlugin:
 
 def run(target: str = "exercises", chapter: int | None = None, timeout: float = 60.0
         ) -> list[Result]:
-    """Grade `target` (exercises, solutions, or a folder); returns one Result per test."""
+    """Grade `target` (exercises, solutions, or a folder); returns one Result per test.
+
+    >>> results = run("solutions", chapter=0)  # doctest: +SKIP
+    """
     if chapter is None:
         paths = [str(GRADED_DIR)]
     else:
@@ -118,6 +136,17 @@ def run(target: str = "exercises", chapter: int | None = None, timeout: float = 
 
 
 def table(results: list[Result], target: str) -> str:
+    """The grader's report: per chapter, each exercise's points and status.
+
+    >>> print(table([Result(0, "The organism", "channel_means", 1, 1, "passed")], "exercises"))
+    Grading exercises/
+    <BLANKLINE>
+    Chapter 0: The organism
+      exercise       points  status
+      channel_means   1 / 1  passed
+    <BLANKLINE>
+    Total: 1 / 1 points
+    """
     lines = [f"Grading {target}/" if target in ("exercises", "solutions") else f"Grading {target}"]
     by_exercise: dict[tuple, list[Result]] = {}
     for r in results:
@@ -135,6 +164,9 @@ def table(results: list[Result], target: str) -> str:
         if bad is not None and bad.message and bad.status != "not attempted":
             status += f": {bad.message}"
         lines.append(f"  {name:<{width}}  {got:>2} / {pts:<2} {status}")
+        warned = next((r.warning for r in rs if r.warning), "")
+        if warned:
+            lines.append(f"  {'':<{width}}          your code warned: {warned}")
         total, earned = total + pts, earned + got
     lines += ["", f"Total: {earned} / {total} points"]
     return "\n".join(lines)

@@ -133,6 +133,10 @@ def make_batch(n: int, seed: int, size: int = IMAGE_SIZE) -> ShapeBatch:
 
     Returns a ShapeBatch with images (n, 3, size, size) in [0, 1], labels (n,)
     and the drawing parameters. Lengths are in pixels, angles in radians.
+
+    >>> batch = make_batch(4, seed=0)
+    >>> batch.images.shape, len(batch.class_names)
+    (torch.Size([4, 3, 64, 64]), 4)
     """
     if n < 1:
         raise ValueError(f"n must be a positive number of images, got {n}")
@@ -230,7 +234,11 @@ def make_batch(n: int, seed: int, size: int = IMAGE_SIZE) -> ShapeBatch:
 
 
 def colour_covariance(n: int = 2048, seed: int = 0) -> Tensor:
-    """The (3, 3) covariance of pixel colours over n generated images."""
+    """The (3, 3) covariance of pixel colours over n generated images.
+
+    >>> colour_covariance(n=8).shape
+    torch.Size([3, 3])
+    """
     pixels = make_batch(n, seed).images.permute(0, 2, 3, 1).reshape(-1, 3).double()
     return torch.cov(pixels.T).float()
 
@@ -241,6 +249,10 @@ def colour_sqrt_from_covariance(cov: Tensor) -> Tensor:
 
     Feature visualization draws colours through M, so that its parameters are
     decorrelated colours of the data the model was trained on.
+
+    >>> m = colour_sqrt_from_covariance(torch.eye(3))
+    >>> torch.allclose(m @ m.T, torch.eye(3))
+    True
     """
     eigvals, eigvecs = torch.linalg.eigh(cov.double())
     m = eigvecs * eigvals.clamp_min(0).sqrt()
@@ -253,5 +265,9 @@ def _colour_sqrt() -> Tensor:
 
 
 def colour_sqrt() -> Tensor:
-    """The colour square root (3, 3) of the organism's data, estimated on 1024 images."""
+    """The colour square root (3, 3) of the organism's data, estimated on 1024 images.
+
+    >>> colour_sqrt().shape
+    torch.Size([3, 3])
+    """
     return _colour_sqrt().clone()

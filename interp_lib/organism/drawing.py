@@ -20,7 +20,12 @@ from torch import Tensor
 
 
 def pixel_grid(size: int) -> tuple[Tensor, Tensor]:
-    """Pixel-centre coordinates: two tensors (1, size, size), x and y."""
+    """Pixel-centre coordinates: two tensors (1, size, size), x and y.
+
+    >>> x, y = pixel_grid(4)
+    >>> x[0, 0].tolist(), y[0, :, 0].tolist()
+    ([0.5, 1.5, 2.5, 3.5], [0.5, 1.5, 2.5, 3.5])
+    """
     coords = torch.arange(size, dtype=torch.float32) + 0.5
     y, x = torch.meshgrid(coords, coords, indexing="ij")
     return x[None], y[None]
@@ -33,6 +38,10 @@ def local_frame(
 
     cx, cy, angle: (N,). mirror: optional (N,) bool, flips v (a reflection).
     Returns u, v: (N, size, size).
+
+    >>> u, v = local_frame(8, torch.tensor([4.0]), torch.tensor([4.0]), torch.tensor([0.0]))
+    >>> float(u[0, 3, 7]), float(v[0, 3, 7])  # pixel (row 3, col 7): right of the centre
+    (3.5, -0.5)
     """
     x, y = pixel_grid(size)
     dx = x - cx[:, None, None]
@@ -55,6 +64,11 @@ def dist_segment(u: Tensor, v: Tensor, ax, ay, bx, by) -> Tensor:
     """Distance from points (u, v) to the segment from (ax, ay) to (bx, by).
 
     Endpoints are (N,) tensors (or floats); u, v are (N, H, W).
+
+    >>> u, v = torch.tensor([[[0.0, 3.0]]]), torch.tensor([[[2.0, 0.0]]])
+    >>> dist_segment(u, v, torch.tensor([-1.0]), torch.tensor([0.0]), torch.tensor([1.0]),
+    ...              torch.tensor([0.0]))
+    tensor([[[2., 2.]]])
     """
     ax, ay, bx, by = (torch.as_tensor(t, dtype=torch.float32) for t in (ax, ay, bx, by))
     ax, ay, bx, by = (_b(t) if t.ndim == 1 else t for t in (ax, ay, bx, by))
@@ -65,7 +79,11 @@ def dist_segment(u: Tensor, v: Tensor, ax, ay, bx, by) -> Tensor:
 
 
 def dist_circle(u: Tensor, v: Tensor, radius: Tensor) -> Tensor:
-    """Distance to a circle of the given radius (N,) centred at the frame's origin."""
+    """Distance to a circle of the given radius (N,) centred at the frame's origin.
+
+    >>> dist_circle(torch.tensor([[[3.0]]]), torch.tensor([[[4.0]]]), torch.tensor([2.0]))
+    tensor([[[3.]]])
+    """
     return (torch.hypot(u, v) - _b(radius)).abs()
 
 
@@ -74,6 +92,11 @@ def dist_arc(u: Tensor, v: Tensor, radius: Tensor, extent: Tensor) -> Tensor:
 
     The arc is symmetric about the +u axis: it spans angles [-extent/2, extent/2],
     so its midpoint is (radius, 0) and it bulges towards +u. radius, extent: (N,).
+
+    >>> d = dist_arc(torch.tensor([[[5.0, -5.0]]]), torch.tensor([[[0.0, 0.0]]]),
+    ...              torch.tensor([5.0]), torch.tensor([3.14]))
+    >>> [round(v, 2) for v in d[0, 0].tolist()]  # on the arc; behind it, 5 * sqrt(2) from its ends
+    [0.0, 7.07]
     """
     r, half = _b(radius), _b(extent) / 2
     phi = torch.atan2(v, u)
@@ -86,7 +109,12 @@ def dist_arc(u: Tensor, v: Tensor, radius: Tensor, extent: Tensor) -> Tensor:
 
 
 def dist_polyline(u: Tensor, v: Tensor, points: Tensor, closed: bool) -> Tensor:
-    """Distance to a polyline through `points` (N, K, 2); closed joins the last to the first."""
+    """Distance to a polyline through `points` (N, K, 2); closed joins the last to the first.
+
+    >>> square = torch.tensor([[[0.0, 0.0], [2.0, 0.0], [2.0, 2.0], [0.0, 2.0]]])
+    >>> dist_polyline(torch.tensor([[[1.0]]]), torch.tensor([[[1.0]]]), square, closed=True)
+    tensor([[[1.]]])
+    """
     k = points.shape[1]
     pairs = [(i, i + 1) for i in range(k - 1)] + ([(k - 1, 0)] if closed else [])
     dists = [
@@ -102,6 +130,10 @@ def dist_wave(u: Tensor, v: Tensor, half_length: Tensor, amplitude: Tensor, peri
 
     Dividing the vertical gap by sqrt(1 + slope^2) is the first-order distance
     to a smooth curve: exact enough for a stroke a few pixels wide.
+
+    >>> one = torch.tensor([1.0])
+    >>> dist_wave(torch.zeros(1, 1, 1), torch.zeros(1, 1, 1), 10 * one, one, one, 0 * one)
+    tensor([[[0.]]])
     """
     L, A, ph = _b(half_length), _b(amplitude), _b(phase)
     k = _b(periods) * math.pi / L  # `periods` full waves over the length 2L
@@ -116,6 +148,10 @@ def dist_spiral(u: Tensor, v: Tensor, inner: Tensor, outer: Tensor, turns: Tenso
 
     theta runs over [0, 2 pi turns] and b is set so the spiral ends at `outer`.
     Each pixel is compared with every winding that passes its polar angle.
+
+    >>> one = torch.tensor([1.0])
+    >>> float(dist_spiral(torch.tensor([[[1.0]]]), torch.zeros(1, 1, 1), one, 5 * one, one))
+    0.0
     """
     a, r_out, t = _b(inner), _b(outer), _b(turns)
     theta_max = 2 * math.pi * t
@@ -132,7 +168,11 @@ def dist_spiral(u: Tensor, v: Tensor, inner: Tensor, outer: Tensor, turns: Tenso
 
 
 def ink(dist: Tensor, width: Tensor) -> Tensor:
-    """Turn distance (N, H, W) into stroke coverage in [0, 1] with a one-pixel soft edge."""
+    """Turn distance (N, H, W) into stroke coverage in [0, 1] with a one-pixel soft edge.
+
+    >>> ink(torch.tensor([[[0.0, 1.5, 3.0]]]), torch.tensor([2.0]))
+    tensor([[[1., 0., 0.]]])
+    """
     return (_b(width) / 2 - dist + 0.5).clamp(0.0, 1.0)
 
 
@@ -140,6 +180,9 @@ def composite(coverage: Tensor, fg: Tensor, bg: Tensor) -> Tensor:
     """Paint colour fg (N, 3) where coverage (N, H, W) is 1 over background bg (N, 3).
 
     Returns images (N, 3, H, W).
+
+    >>> composite(torch.tensor([[[1.0, 0.0]]]), torch.ones(1, 3), torch.zeros(1, 3))[0, 0]
+    tensor([[1., 0.]])
     """
     a = coverage[:, None]
     return bg[:, :, None, None] * (1 - a) + fg[:, :, None, None] * a

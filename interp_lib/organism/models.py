@@ -88,7 +88,13 @@ class ConvNet(nn.Module):
 
 
 def check_images(x: Tensor, size: int | None = None) -> None:
-    """Raise a plain-words error unless x is a batch of RGB images (N, 3, H, W)."""
+    """Raise a plain-words error unless x is a batch of RGB images (N, 3, H, W).
+
+    >>> check_images(torch.rand(3, 8, 8))
+    Traceback (most recent call last):
+    ...
+    ValueError: expected a batch of images shaped (N, 3, H, W), got one image (3, 8, 8): add a batch ...
+    """
     if not isinstance(x, Tensor):
         raise TypeError(f"expected a torch.Tensor of images, got {type(x).__name__}")
     if x.ndim == 3 and x.shape[0] == 3:
@@ -122,7 +128,13 @@ def tiny_net(seed: int = 0) -> ConvNet:
 
 
 def init_weights(model: nn.Module, seed: int) -> None:
-    """He (Kaiming) initialisation from a seed: the right scale for ReLU nets without BatchNorm."""
+    """He (Kaiming) initialisation from a seed: the right scale for ReLU nets without BatchNorm.
+
+    >>> a, b = tiny_net(), tiny_net()
+    >>> init_weights(a, 5); init_weights(b, 5)
+    >>> torch.equal(a.conv1.weight, b.conv1.weight)
+    True
+    """
     g = torch.Generator().manual_seed(seed)
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
