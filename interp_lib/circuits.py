@@ -371,6 +371,45 @@ def expanded_weights_by_gradient(model: nn.Module, source: Layer, target: Layer)
     return torch.stack(rows).float().cpu()
 
 
+def effective_weights(model: nn.Module, inputs: Tensor, source: Layer, target: Layer, *,
+                      to_channel: int, from_channel: int) -> Tensor:
+    """What an expanded weight becomes in the real network, image by image: the gradient
+    of `target`'s centre pre-activation (channel `to_channel`) with respect to channel
+    `from_channel` of `source`, over the same K x K window as
+    `expanded_weights(model, source, target)[to_channel, from_channel]`: (N, K, K) for
+    inputs (N, 3, H, W).
+
+    Without ReLUs and max-pools in between it equals the expanded weight for every
+    image; with them it changes from image to image, as the units in between switch on
+    and off. Where paths of opposite sign cancel in the expanded weight, this shows
+    which of them the real network lets through.
+
+    >>> from interp_lib.organism.models import tiny_net
+    >>> net = tiny_net()
+    >>> x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    >>> lin = effective_weights(linearised(net), x, "relu1", "conv2", to_channel=0, from_channel=1)
+    >>> torch.allclose(lin[0], expanded_weights(net, "relu1", "conv2")[0, 1], atol=1e-6)
+    True
+    >>> effective_weights(net, x, "relu1", "conv2", to_channel=0, from_channel=1).shape
+    torch.Size([2, 6, 6])
+    """
+    from interp_lib.hooks import run_with_cache
+
+    path = _path(model, source, target)
+    stride, offset = _geometry(path)
+    k = expanded_weights_size(path)
+    src, tgt = resolve(model, source), path[-1][0]
+    x = inputs.to(model_device(model))
+    _, acts = run_with_cache(model, x, [src, tgt], detach=False)
+    out = acts[tgt]
+    o = out.shape[-1] // 2
+    (grad,) = torch.autograd.grad(out[:, to_channel, o, o].sum(), acts[src])
+    start = o * stride - offset
+    # The window can reach past the layer's edge (into the padding): pad with zeros there.
+    g = F.pad(grad[:, from_channel], (k, k, k, k))
+    return g[:, start + k:start + 2 * k, start + k:start + 2 * k].detach().cpu()
+
+
 def expanded_weights_size(path: list[tuple[str, nn.Module]]) -> int:
     """The side K of the window the composed kernels cover, in the source grid.
 
@@ -705,6 +744,6 @@ def composite_reading(model: nn.Module, layer: Layer, family: Sequence[int],
                 alpha = float(value[y, x].clamp(min=0)) / vmax
                 ax.imshow(to_numpy_image(1 - alpha * glyph))  # a dark arc, faded by the weight
     fig.suptitle(f"unit {unit} of {name}: the strongest curve input at each position",
-                 fontsize=9)
+                 fontsize=10)
     fig.tight_layout()
     return CompositeReading(unit, best, value, fig)

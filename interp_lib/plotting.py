@@ -12,7 +12,7 @@ red for positive, blue for negative.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -31,8 +31,8 @@ def book_style() -> None:
     """
     plt.rcParams.update({
         "figure.dpi": 100, "savefig.dpi": 100, "font.size": 10, "axes.titlesize": 10,
-        "axes.labelsize": 10, "xtick.labelsize": 9, "ytick.labelsize": 9,
-        "legend.fontsize": 9, "figure.titlesize": 11, "axes.spines.top": False,
+        "axes.labelsize": 10, "xtick.labelsize": 10, "ytick.labelsize": 10,
+        "legend.fontsize": 10, "figure.titlesize": 11, "axes.spines.top": False,
         "axes.spines.right": False,
     })
 
@@ -130,7 +130,7 @@ def _polar(ax, orientations_deg: Tensor, r: Tensor, colour: str = "tab:blue") ->
     ax.fill(theta, rr, color=colour, alpha=0.2)
     ax.set_yticklabels([])
     ax.set_xticks(np.deg2rad([0, 90, 180, 270]))
-    ax.set_xticklabels(["0", "90", "180", "270"], fontsize=8)
+    ax.set_xticklabels(["0", "90", "180", "270"], fontsize=10)
     ax.tick_params(pad=-2)
 
 
@@ -156,6 +156,35 @@ def polar_tuning(orientations_deg: Tensor, responses: Tensor, labels: Sequence[s
     return fig
 
 
+def tuning_rows(orientations_deg: Tensor, rows: Mapping[str, Tensor], *, size: float = 0.62
+                ) -> plt.Figure:
+    """Several families of tuning curves, one row each (a model, a layer), every curve
+    normalised to its own peak and drawn as a small polar plot, in the order given.
+
+    Use it to set families side by side: sort each row by preferred orientation first.
+    rows: label -> (U, O) responses; rows may have different U.
+
+    >>> fig = tuning_rows(torch.arange(8) * 45.0, {"a": torch.rand(3, 8), "b": torch.rand(2, 8)})
+    """
+    n_max = max(len(r) for r in rows.values())
+    fig, axes = plt.subplots(len(rows), n_max, figsize=(size * n_max + 1.2, (size + 0.1) * len(rows)),
+                             subplot_kw={"projection": "polar"}, squeeze=False)
+    for i, (label, responses) in enumerate(rows.items()):
+        responses = responses.detach().cpu().float()
+        for j in range(n_max):
+            ax = axes[i, j]
+            if j < len(responses):
+                r = responses[j]
+                _polar(ax, orientations_deg, r / r.max().clamp_min(1e-12))
+                ax.set_xticklabels([])
+            else:
+                ax.axis("off")
+        axes[i, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=10,
+                              labelpad=22)
+    fig.subplots_adjust(left=1.1 / (size * n_max + 1.2), wspace=0.1, hspace=0.15)
+    return fig
+
+
 def curve_family(images: Tensor, orientations_deg: Tensor, responses: Tensor,
                  crops: Sequence[Tensor], labels: Sequence[str], *, size: float = 0.95
                  ) -> plt.Figure:
@@ -178,7 +207,7 @@ def curve_family(images: Tensor, orientations_deg: Tensor, responses: Tensor,
         ax.imshow(to_numpy_image(images[j]), interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(labels[j], fontsize=9)
+        ax.set_title(labels[j], fontsize=10)
         ax = fig.add_subplot(grid[1, j], projection="polar")
         _polar(ax, orientations_deg, responses[j].detach().cpu().float())
         ax.set_xticklabels([])
@@ -189,7 +218,7 @@ def curve_family(images: Tensor, orientations_deg: Tensor, responses: Tensor,
             ax.set_yticks([])
     for row, text in ((0, "visualization"), (1, "tuning curve"), (2, "dataset\nexamples")):
         if row < rows:
-            fig.text(0.01, 1 - (row + 0.5) / rows, text, ha="left", va="center", fontsize=9)
+            fig.text(0.01, 1 - (row + 0.5) / rows, text, ha="left", va="center", fontsize=10)
     fig.subplots_adjust(left=0.9 / (size * n + 0.9), right=0.99, top=0.93, bottom=0.02)
     return fig
 
@@ -248,14 +277,14 @@ def heatmap(matrix: Tensor, *, row_labels: Sequence[str] | None = None,
     else:
         im = ax.imshow(m.numpy(), cmap="viridis", aspect="auto")
     if row_labels is not None:
-        ax.set_yticks(range(len(row_labels)), row_labels, fontsize=8 if len(row_labels) > 12 else 9)
+        ax.set_yticks(range(len(row_labels)), row_labels, fontsize=10)
     if col_labels is not None:
         crowded = len(col_labels) * max(len(c) for c in col_labels) > 40
         ax.set_xticks(range(len(col_labels)), col_labels, rotation=90 if crowded else 0,
-                      fontsize=8 if crowded else 9)
+                      fontsize=10)
     if annotate:
         for (i, j), v in np.ndenumerate(m.numpy()):
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8,
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=10,
                     color="white" if not signed and v < m.mean() else "black")
     if xlabel:
         ax.set_xlabel(xlabel)
@@ -304,7 +333,9 @@ def show_attributions(images: Tensor, maps: dict[str, Tensor], *, size: float = 
     """
     n = len(images)
     ncols = 1 + len(maps)
-    fig, axes = plt.subplots(n, ncols, figsize=(size * ncols, size * n + 0.45), squeeze=False)
+    title_lines = max([name.count("\n") + 1 for name in maps] + [1])
+    fig, axes = plt.subplots(n, ncols, figsize=(size * ncols, size * n + 0.25 + 0.2 * title_lines),
+                             squeeze=False)
     for row in range(n):
         img = to_numpy_image(images[row])
         axes[row, 0].imshow(img)
@@ -322,10 +353,10 @@ def show_attributions(images: Tensor, maps: dict[str, Tensor], *, size: float = 
             else:
                 axes[row, col].imshow(heat, cmap="inferno", alpha=0.8, vmin=0, vmax=1)
             if row == 0:
-                axes[row, col].set_title(name, fontsize=9)
+                axes[row, col].set_title(name, fontsize=10)
     for ax in axes.flat:
         ax.axis("off")
     if n:
-        axes[0, 0].set_title("image", fontsize=9)
+        axes[0, 0].set_title("image", fontsize=10)
     fig.tight_layout()
     return fig

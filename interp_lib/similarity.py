@@ -18,7 +18,7 @@ activations (n, C, H, W) are flattened per example where a function needs X.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -259,7 +259,14 @@ def _top_directions(x: Tensor, keep: float | int) -> Tensor:
     """Centred X projected on its top singular directions: a count, or the smallest
     number that explains a share `keep` (< 1) of the variance."""
     x = centre_columns(_as_matrix(x))
-    u, s, _ = torch.linalg.svd(x, full_matrices=False)
+    if x.shape[1] > x.shape[0]:
+        # Many more features than examples: the eigenvectors of the (n, n) Gram matrix
+        # are X's left singular vectors, at a fraction of the cost of the full SVD.
+        evals, u = torch.linalg.eigh(x @ x.T)
+        evals, u = evals.flip(0).clamp_min(0), u.flip(1)
+        s = evals.sqrt()
+    else:
+        u, s, _ = torch.linalg.svd(x, full_matrices=False)
     if isinstance(keep, float) and keep < 1:
         share = (s**2).cumsum(0) / (s**2).sum().clamp_min(1e-30)
         k = int((share < keep).sum()) + 1
@@ -303,18 +310,51 @@ def pwcca(x: Tensor, y: Tensor) -> float:
 
 
 def layer_similarity(acts_a: dict[str, Tensor], acts_b: dict[str, Tensor], *,
-                     index=None) -> Tensor:
+                     index: str | Callable[[Tensor, Tensor], float] = "linear_cka",
+                     keep: float | int = 0.99) -> Tensor:
     """A similarity index between every layer of A and every layer of B:
-    (len(acts_a), len(acts_b)), rows in acts_a's order. index(x, y) -> float, by default
-    `linear_cka_gram` (flattened activations: many features, few examples).
+    (len(acts_a), len(acts_b)), rows in acts_a's order.
+
+    index: "linear_cka" (default), "svcca" (keeping `keep` of each layer's variance, or
+    a count of directions), or any function index(x, y) -> float. For the two named
+    indices the expensive part (a layer's Gram matrix, its SVD) is computed once per
+    layer, not once per pair: with flattened conv layers (tens of thousands of
+    features) that is most of the time.
 
     >>> g = torch.Generator().manual_seed(0)
     >>> a = {"l1": torch.randn(20, 4, generator=g), "l2": torch.randn(20, 6, generator=g)}
     >>> layer_similarity(a, a).diagonal().round(decimals=6)
     tensor([1., 1.], dtype=torch.float64)
+    >>> torch.allclose(layer_similarity(a, a, index="svcca", keep=3),
+    ...                layer_similarity(a, a, index=lambda x, y: svcca(x, y, keep=3)))
+    True
     """
-    index = index or linear_cka_gram
-    return torch.tensor([[index(xa, xb) for xb in acts_b.values()] for xa in acts_a.values()],
+    if callable(index):
+        return torch.tensor([[index(xa, xb) for xb in acts_b.values()] for xa in acts_a.values()],
+                            dtype=torch.float64)
+    if index == "linear_cka":
+        def prepare(x):
+            x = centre_columns(_as_matrix(x))
+            k = x @ x.T  # the centred Gram matrix, normalised: CKA is then a dot product
+            return k / k.norm().clamp_min(1e-30)
+
+        def compare(kx, ky):
+            return float((kx * ky).sum())
+    elif index == "svcca":
+        def prepare(x):
+            return _top_directions(x, keep)
+
+        def compare(x, y):
+            return float(canonical_correlations(x, y).mean())
+    else:
+        raise ValueError(f"unknown index {index!r}: use 'linear_cka', 'svcca' or a function "
+                         "index(x, y) -> float")
+    n = {len(x) for x in [*acts_a.values(), *acts_b.values()]}
+    if len(n) > 1:
+        raise ValueError(f"every layer must describe the same examples; got counts {sorted(n)}")
+    prepared_a = [prepare(x) for x in acts_a.values()]
+    prepared_b = prepared_a if acts_b is acts_a else [prepare(x) for x in acts_b.values()]
+    return torch.tensor([[compare(xa, xb) for xb in prepared_b] for xa in prepared_a],
                         dtype=torch.float64)
 
 
@@ -456,11 +496,13 @@ class Stitch:
 
 
 def stitched_logits(model_a: nn.Module, layer_a: Layer, model_b: nn.Module, layer_b: Layer,
-                    stitch: nn.Module, images: Tensor) -> Tensor:
+                    stitch: nn.Module, images: Tensor, *, size: tuple[int, int] | None = None
+                    ) -> Tensor:
     """B's output when its `layer_b` is replaced by stitch(A's `layer_a`) on the same images.
 
     B runs on the images too, and the edit hook swaps its activations at layer_b for
     the stitched ones, so that any network's top can be reused without rewriting it.
+    size: the (H, W) of B's layer, if known (otherwise found with one extra image).
 
     >>> from interp_lib.organism.models import tiny_net
     >>> net = tiny_net()
@@ -470,9 +512,10 @@ def stitched_logits(model_a: nn.Module, layer_a: Layer, model_b: nn.Module, laye
     with torch.no_grad():
         _, acts = run_with_cache(model_a, images, layer_a)
     a = next(iter(acts.values()))
-    with torch.no_grad():
-        _, b_acts = run_with_cache(model_b, images[:1], layer_b)
-    size = tuple(next(iter(b_acts.values())).shape[2:])
+    if size is None:
+        with torch.no_grad():
+            _, b_acts = run_with_cache(model_b, images[:1], layer_b)
+        size = tuple(next(iter(b_acts.values())).shape[2:])
     mapped = stitch(resample(a, size))
     with edit(model_b, layer_b, lambda out: mapped):
         return model_b(images.to(model_device(model_b)))
@@ -500,14 +543,16 @@ def train_stitch(model_a: nn.Module, layer_a: Layer, model_b: nn.Module, layer_b
     _, acts_a = run_with_cache(model_a, eval_images[:1], layer_a)
     _, acts_b = run_with_cache(model_b, eval_images[:1], layer_b)
     c_a, c_b = next(iter(acts_a.values())).shape[1], next(iter(acts_b.values())).shape[1]
-    torch.manual_seed(seed)
-    layer = nn.Conv2d(c_a, c_b, 1).to(model_device(model_b))
+    size = tuple(next(iter(acts_b.values())).shape[2:])
+    with torch.random.fork_rng(devices=[]):  # a seeded start that leaves the caller's RNG alone
+        torch.manual_seed(seed)
+        layer = nn.Conv2d(c_a, c_b, 1).to(model_device(model_b))
     opt = torch.optim.Adam(layer.parameters(), lr=lr)
     losses = []
     with eval_mode(model_a), eval_mode(model_b):
         for step in range(steps):
             images, labels = make_batch(batch_size, seed * 100_003 + step)
-            logits = stitched_logits(model_a, layer_a, model_b, layer_b, layer, images)
+            logits = stitched_logits(model_a, layer_a, model_b, layer_b, layer, images, size=size)
             loss = nn.functional.cross_entropy(logits, labels.to(logits.device))
             opt.zero_grad(set_to_none=True)
             # Only the stitch's parameters: the models' weights get no .grad.
@@ -517,7 +562,8 @@ def train_stitch(model_a: nn.Module, layer_a: Layer, model_b: nn.Module, layer_b
             opt.step()
             losses.append(loss.item())
         with torch.no_grad():
-            stitched = stitched_logits(model_a, layer_a, model_b, layer_b, layer, eval_images)
+            stitched = stitched_logits(model_a, layer_a, model_b, layer_b, layer, eval_images,
+                                       size=size)
             own = model_b(eval_images.to(model_device(model_b)))
     labels = eval_labels.to(stitched.device)
     return Stitch(layer.eval(), float((own.argmax(1) == labels).float().mean()),

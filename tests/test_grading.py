@@ -174,7 +174,7 @@ def test_notebook_check_prints_instead_of_raising(capsys):
     out = capsys.readouterr().out
     assert "passed" in out and "failed" in out and "shape" in out
     import warnings
-    assert check_channel_means(lambda a: (warnings.warn("careful"), a.mean(dim=(0, 2, 3)))[1])
+    assert check_channel_means(lambda a: (warnings.warn("careful", stacklevel=1), a.mean(dim=(0, 2, 3)))[1])
     assert "your code warned: UserWarning: careful" in capsys.readouterr().out
 
 

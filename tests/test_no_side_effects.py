@@ -70,6 +70,11 @@ CALLS = {
         m, x, 1, {"s": attribution.saliency}),
     "gather": lambda m, x: similarity.gather(m, x, ["relu1", "relu2"], batch_size=2),
     "weights": lambda m, x: circuits.weights(m, "conv2", 1, 2),
+    "expanded_weights": lambda m, x: circuits.expanded_weights(m, "relu1", "conv2"),
+    "expanded_weights_by_gradient": lambda m, x: circuits.expanded_weights_by_gradient(
+        m, "relu1", "conv2"),
+    "effective_weights": lambda m, x: circuits.effective_weights(
+        m, x, "relu1", "conv2", to_channel=0, from_channel=1),
     "accuracy": lambda m, x: train.accuracy(m, n=4),
 }
 
