@@ -98,6 +98,10 @@ def show_images(images: Tensor, titles: Sequence[str] | None = None, *, ncols: i
             for spine in axes[r, 0].spines.values():
                 spine.set_visible(False)
             axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=10)
+        # Widen the figure by the labels' width, so that they do not shrink the images.
+        longest = max(len(line) for label in row_labels for line in str(label).split("\n"))
+        width, height = fig.get_size_inches()
+        fig.set_size_inches(width + 0.075 * longest + 0.2, height)
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
@@ -156,32 +160,33 @@ def polar_tuning(orientations_deg: Tensor, responses: Tensor, labels: Sequence[s
     return fig
 
 
-def tuning_rows(orientations_deg: Tensor, rows: Mapping[str, Tensor], *, size: float = 0.62
-                ) -> plt.Figure:
-    """Several families of tuning curves, one row each (a model, a layer), every curve
-    normalised to its own peak and drawn as a small polar plot, in the order given.
+def families_polar(orientations_deg: Tensor, families: Mapping[str, Tensor], *, ncols: int = 3,
+                   size: float = 2.0) -> plt.Figure:
+    """Several families of tuning curves, one polar plot per family (a model, a layer):
+    every curve normalised to its own peak and overlaid, coloured by its preferred
+    orientation, so that the family's coverage of the circle, and its gaps, show at once.
 
-    Use it to set families side by side: sort each row by preferred orientation first.
-    rows: label -> (U, O) responses; rows may have different U.
+    families: label -> (U, O) responses; families may have different U.
 
-    >>> fig = tuning_rows(torch.arange(8) * 45.0, {"a": torch.rand(3, 8), "b": torch.rand(2, 8)})
+    >>> fig = families_polar(torch.arange(8) * 45.0, {"a": torch.rand(3, 8), "b": torch.rand(2, 8)})
     """
-    n_max = max(len(r) for r in rows.values())
-    fig, axes = plt.subplots(len(rows), n_max, figsize=(size * n_max + 1.2, (size + 0.1) * len(rows)),
-                             subplot_kw={"projection": "polar"}, squeeze=False)
-    for i, (label, responses) in enumerate(rows.items()):
+    fig, axes = _grid(len(families), ncols, size, 0.45, subplot_kw={"projection": "polar"})
+    theta = torch.deg2rad(torch.cat([orientations_deg, orientations_deg[:1]])).numpy()
+    cmap = plt.get_cmap("hsv")  # cyclic, like orientation; no colour fades into the background
+    for ax, (label, responses) in zip(axes.flat, families.items()):
+        ax.axis("on")
         responses = responses.detach().cpu().float()
-        for j in range(n_max):
-            ax = axes[i, j]
-            if j < len(responses):
-                r = responses[j]
-                _polar(ax, orientations_deg, r / r.max().clamp_min(1e-12))
-                ax.set_xticklabels([])
-            else:
-                ax.axis("off")
-        axes[i, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=10,
-                              labelpad=22)
-    fig.subplots_adjust(left=1.1 / (size * n_max + 1.2), wspace=0.1, hspace=0.15)
+        for r in responses:
+            r = r / r.max().clamp_min(1e-12)
+            hue = float(orientations_deg[int(r.argmax())]) / 360
+            ax.plot(theta, torch.cat([r, r[:1]]).numpy(), color=cmap(hue), lw=1.1)
+        ax.set_theta_direction(-1)  # clockwise, like image coordinates (y down)
+        ax.set_yticklabels([])
+        ax.set_xticks(np.deg2rad([0, 90, 180, 270]))
+        ax.set_xticklabels(["0", "90", "180", "270"], fontsize=10)
+        ax.tick_params(pad=-2)
+        ax.set_title(f"{label} ({len(responses)})", fontsize=10, pad=10)
+    fig.tight_layout()
     return fig
 
 
@@ -200,7 +205,11 @@ def curve_family(images: Tensor, orientations_deg: Tensor, responses: Tensor,
     n = len(images)
     k = max(len(c) for c in crops) if crops else 0
     rows = 2 + k
-    fig = plt.figure(figsize=(size * n + 0.9, size * rows + 0.3))
+    title_lines = max(str(label).count("\n") + 1 for label in labels)
+    margin = 1.05  # inches on the left for the row labels
+    top = 0.1 + 0.17 * title_lines  # inches above the first row for the titles
+    fig = plt.figure(figsize=(size * n + margin, size * rows + top + 0.05))
+    top_frac = 1 - top / (size * rows + top + 0.05)
     grid = fig.add_gridspec(rows, n, hspace=0.08, wspace=0.08)
     for j in range(n):
         ax = fig.add_subplot(grid[0, j])
@@ -218,8 +227,9 @@ def curve_family(images: Tensor, orientations_deg: Tensor, responses: Tensor,
             ax.set_yticks([])
     for row, text in ((0, "visualization"), (1, "tuning curve"), (2, "dataset\nexamples")):
         if row < rows:
-            fig.text(0.01, 1 - (row + 0.5) / rows, text, ha="left", va="center", fontsize=10)
-    fig.subplots_adjust(left=0.9 / (size * n + 0.9), right=0.99, top=0.93, bottom=0.02)
+            y = top_frac - (row + 0.5) / rows * (top_frac - 0.02)
+            fig.text(0.01, y, text, ha="left", va="center", fontsize=10)
+    fig.subplots_adjust(left=margin / (size * n + margin), right=0.99, top=top_frac, bottom=0.02)
     return fig
 
 

@@ -374,7 +374,9 @@ def plot_dimensionality(model: ToyModel, sparsity: Sequence[float], *, size: flo
     fig, ax = plt.subplots(figsize=(1.6 * size, size))
     for fr, label in zip(STICKY_FRACTIONS, ("1", "3/4", "2/3", "1/2", "2/5", "3/8")):
         ax.axhline(fr, color="0.8", lw=0.8, zorder=0)
-        ax.text(float(x.max()) * 1.25, fr, label, va="center", fontsize=10, color="0.35")
+        # 2/5 and 3/8 are 0.025 apart: their labels go on either side, to stay readable
+        shift = {"2/5": 0.012, "3/8": -0.012}.get(label, 0.0)
+        ax.text(float(x.max()) * 1.25, fr + shift, label, va="center", fontsize=10, color="0.35")
     for k in range(d.shape[0]):
         keep = represented[k]
         ax.scatter(np.full(int(keep.sum()), float(x[k])), d[k][keep].numpy(), s=14,
@@ -387,6 +389,6 @@ def plot_dimensionality(model: ToyModel, sparsity: Sequence[float], *, size: flo
     ax.set_xlabel("1 / (1 - sparsity)")
     ax.set_ylabel("feature dimensionality")
     ax.set_ylim(0, 1.1)
-    ax.legend(fontsize=10, loc="upper right")
+    ax.legend(fontsize=10, loc="lower left")
     fig.tight_layout()
     return fig

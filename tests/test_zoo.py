@@ -5,7 +5,7 @@ import sys
 import pytest
 import torch
 
-from interp_lib import hooks, zoo
+from interp_lib import circuits, hooks, zoo
 from interp_lib.organism import train
 from interp_lib.organism.models import ConvNet
 from interp_lib.tuning import curve_tuning, largest_gap
@@ -45,6 +45,17 @@ def test_shipped_organism_has_curve_detectors_covering_the_circle(name):
     # The shipped zoo leaves gaps of 50 to 120 degrees in that family (see
     # benchmarks/organism_science.py); 120 guards against a retrain losing it.
     assert any(covers(t, t.curve_detectors(), 120) for t in tunings), name
+
+
+@pytest.mark.parametrize("name", zoo.organism_names())
+def test_expanded_weights_agree_both_ways_on_every_shipped_classifier(name):
+    # From the first ReLU to the last conv layer: every pooling and ReLU in between.
+    model = zoo.load(name)
+    convs = [n for n in hooks.layer_names(model) if n.startswith("conv")]
+    by_composition = circuits.expanded_weights(model, "relu1", convs[-1])
+    by_gradient = circuits.expanded_weights_by_gradient(model, "relu1", convs[-1])
+    assert by_composition.shape == by_gradient.shape
+    assert (by_composition - by_gradient).abs().max() < 1e-5
 
 
 def test_tampered_weights_are_refused(tmp_path):

@@ -18,6 +18,7 @@ from pathlib import Path
 ASSET = re.compile(r'<script[^>]+src="(https?:[^"]+)"|<link[^>]+rel="stylesheet"[^>]+href="(https?:[^"]+)"'
                    r'|<link[^>]+href="(https?:[^"]+)"[^>]+rel="stylesheet"')
 REPR = re.compile(r"(&lt;|<)[\w.]+ (object )?at 0x[0-9a-f]+(&gt;|>)|&lt;torch\._C\.")
+REDIRECT = re.compile(r'<meta http-equiv="refresh"', re.I)
 HASHY = re.compile(r"^[0-9a-f]{16,}|\.(png|jpg|svg)$", re.I)
 
 
@@ -80,7 +81,11 @@ def check_page(page: Path, chapter: bool) -> list[str]:
 
 
 def main(root: str) -> int:
-    pages = sorted(Path(root).rglob("*.html"))
+    # Reader-facing pages only: theme fragments under _static and a bare redirect
+    # (index.html -> intro.html) are not pages a reader sees.
+    pages = sorted(p for p in Path(root).rglob("*.html")
+                   if "_static" not in p.relative_to(root).parts
+                   and not REDIRECT.search(p.read_text(encoding="utf-8", errors="replace")))
     if not pages:
         print(f"no HTML pages under {root}: build the book first")
         return 1
