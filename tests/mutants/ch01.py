@@ -101,8 +101,37 @@ def _diversity_detached(acts):
     return _diversity()(acts.detach())
 
 
+def _neuron_relu_in_place(acts, channel, x=None, y=None):
+    h, w = acts.shape[-2:]
+    x = w // 2 if x is None else x
+    y = h // 2 if y is None else y
+    return acts[:, channel].relu_()[:, y, x]  # relu_ on a view zeroes the caller's values
+
+
+def _channel_mean_divides_view(acts, channel):
+    a = acts[:, channel]
+    a /= a.shape[-1] * a.shape[-2]  # a view: divides the caller's activations
+    return a.sum(dim=(1, 2))
+
+
+def _softmax_stabilised_in_place(logits, cls):
+    logits -= logits.amax(dim=1, keepdim=True)  # the caller's logits are shifted
+    e = logits.exp()
+    return e[:, cls] / e.sum(dim=1)
+
+
+def _diversity_normalises_in_place(acts):
+    n, c = acts.shape[:2]
+    flat = acts.view(n, c, -1)
+    flat /= flat.norm(dim=2, keepdim=True).clamp_min(1e-8)  # writes into the caller's tensor
+    gram = F.normalize(torch.bmm(flat, flat.transpose(1, 2)).reshape(n, -1), dim=1)
+    sim = gram @ gram.T
+    return -(sim.sum() - sim.diagonal().sum()) / (n * (n - 1))
+
+
 MUTANTS = {
     "neuron_value": [
+        ("side effect: relu_() on a view of the caller's activations", _neuron_relu_in_place),
         ("rows and columns swapped", _swapped),
         ("edge: centre (H - 1) // 2 is one row off on even grids", _centre_minus_one),
         ("edge: one coordinate given resets both to the centre", _one_coordinate_resets_the_other),
@@ -114,6 +143,7 @@ MUTANTS = {
             :, c, a.shape[2] // 2 - 1 if y is None else y, a.shape[3] // 2 - 1 if x is None else x]),
     ],
     "channel_value": [
+        ("side effect: divides a view of the caller's activations", _channel_mean_divides_view),
         ("sum over positions", lambda a, c: a[:, c].sum(dim=(1, 2))),
         ("off-by-one channel", lambda a, c: a[:, c + 1].mean(dim=(1, 2))),
         ("max over positions", lambda a, c: a[:, c].amax(dim=(1, 2))),
@@ -133,6 +163,7 @@ MUTANTS = {
             [float((x**2).mean()) for x in a])),
     ],
     "class_probability_value": [
+        ("side effect: subtracts the max from the caller's logits", _softmax_stabilised_in_place),
         ("softmax over the batch", lambda z, k: torch.softmax(z, dim=0)[:, k]),
         ("sigmoid", lambda z, k: torch.sigmoid(z[:, k])),
         ("log-probability", lambda z, k: torch.log_softmax(z, dim=1)[:, k]),
@@ -150,6 +181,8 @@ MUTANTS = {
         ("hard-coded: the step ignores lr", _ascent_fixed_lr),
     ],
     "diversity_value": [
+        ("side effect: normalises the caller's activations in place",
+         _diversity_normalises_in_place),
         ("sign flipped", _diversity(sign=1.0)),
         ("diagonal included", _diversity(diagonal=True)),
         ("Gram vectors not normalised", _diversity(normalise=False)),

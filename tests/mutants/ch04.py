@@ -119,6 +119,18 @@ def _tangent_fixed_stride(thetas, orientation, radius, k, stride):
     return _tangent()(thetas, orientation, radius, k, 4)
 
 
+def _spread_divides_in_place(w):
+    w /= 4  # the caller's kernel is divided too
+    return w.repeat_interleave(2, dim=-1).repeat_interleave(2, dim=-2)
+
+
+def _echo_normalises_in_place(responses):
+    n = responses.shape[1]
+    best = responses.argmax(dim=1)
+    responses /= responses.amax(dim=1, keepdim=True).clamp_min(1e-12)  # the caller's curves
+    return responses.gather(1, ((best + n // 2) % n)[:, None])[:, 0]
+
+
 MUTANTS = {
     "kernel_between": [
         ("from and to swapped", lambda m, layer, t, f: m.get_submodule(layer).weight[f, t].detach()),
@@ -132,6 +144,7 @@ MUTANTS = {
         ("side effect: clamps the caller's weights", lambda w: (w.clamp_(min=0), (-w).clamp(min=0))),
     ],
     "spread_through_pool": [
+        ("side effect: divides the caller's kernel by 4", _spread_divides_in_place),
         ("max-pool left as a copy (no quarter)", lambda w: w.repeat_interleave(2, -1)
          .repeat_interleave(2, -2)),
         ("weights placed in the wrong blocks", lambda w: w.repeat(1, 1, 2, 2) / 4),
@@ -154,6 +167,7 @@ MUTANTS = {
         ("silences the whole layer", _ablate_all),
     ],
     "echo_ratio": [
+        ("side effect: normalises the caller's tuning curves", _echo_normalises_in_place),
         ("90 degrees instead of 180", _echo(shift="quarter")),
         ("edge: no wrap around the circle", _echo(wrap=False)),
         ("edge: NaN for a silent channel", _echo(guard=False)),

@@ -105,6 +105,15 @@ def _selectivity_in_place(m):
     return _selectivity()(m)
 
 
+def _loss_subtracts_in_place(x, x_hat, importance):
+    x -= x_hat  # the caller's batch becomes the error
+    return (importance * x**2).sum(dim=-1).mean(dim=0).sum()
+
+
+def _dims_squares_in_place(W):
+    return W.shape[1] / W.pow_(2).sum(dim=(1, 2))  # squares the caller's weights
+
+
 MUTANTS = {
     "ToyModel": [
         ("ReLU on the hidden layer", _ReluOnHidden),
@@ -115,6 +124,7 @@ MUTANTS = {
         ("side effect: normalises the caller's batch in place", _ClampsInput),
     ],
     "importance_loss": [
+        ("side effect: x - x_hat computed in the caller's x", _loss_subtracts_in_place),
         ("mean over features", lambda x, xh, imp: (imp * (x - xh) ** 2).mean(-1).mean(0).sum()),
         ("importance squared", lambda x, xh, imp: (imp**2 * (x - xh) ** 2).sum(-1).mean(0).sum()),
         ("importance ignored", lambda x, xh, imp: ((x - xh) ** 2).sum(-1).mean(0).sum()),
@@ -129,6 +139,7 @@ MUTANTS = {
         ("hard-coded: ignores the generator", _sparse(global_rng=True)),
     ],
     "dimensions_per_feature": [
+        ("side effect: squares the caller's W in place", _dims_squares_in_place),
         ("||W||_F not squared", lambda W: W.shape[1] / W.pow(2).sum(dim=(1, 2)).sqrt()),
         ("n instead of m", lambda W: W.shape[2] / W.pow(2).sum(dim=(1, 2))),
         ("one value for all instances", lambda W: (W.shape[1] / W.pow(2).sum()).expand(W.shape[0])),

@@ -101,6 +101,11 @@ def _stitch_tensor_loss(bottom, top, stitch, opt, labels):
     return loss  # a tensor, still attached to the graph
 
 
+def _partners_abs_in_place(corr):
+    values, index = corr.abs_().max(dim=1)  # the caller's correlations lose their signs
+    return index, values
+
+
 MUTANTS = {
     "centre_gram": [
         ("rows only", lambda K: K - K.mean(dim=1, keepdim=True)),
@@ -127,6 +132,7 @@ MUTANTS = {
         ("hard-coded: ignores the generator", _orthogonal_global),
     ],
     "best_partners": [
+        ("side effect: abs_() on the caller's correlations", _partners_abs_in_place),
         ("largest absolute correlation", lambda c: (c.abs().argmax(1), c.abs().max(1).values)),
         ("wrong axis", lambda c: (c.argmax(0), c.max(0).values)),
         ("hard-coded: square tables only", lambda c: (c[:, :c.shape[0]].argmax(1),
