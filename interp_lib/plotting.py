@@ -126,16 +126,27 @@ def show_feature_maps(acts: Tensor, channels: Sequence[int] | None = None, *, nc
     return fig
 
 
-def _polar(ax, orientations_deg: Tensor, r: Tensor, colour: str = "tab:blue") -> None:
+def _closed(orientations_deg: Tensor, r: Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Angles (radians) and radii with the first point repeated, so the curve closes."""
     theta = torch.deg2rad(torch.cat([orientations_deg, orientations_deg[:1]])).numpy()
-    rr = torch.cat([r, r[:1]]).numpy()
-    ax.set_theta_direction(-1)  # clockwise, like image coordinates (y down)
-    ax.plot(theta, rr, color=colour, lw=1.2)
-    ax.fill(theta, rr, color=colour, alpha=0.2)
+    return theta, torch.cat([r, r[:1]]).numpy()
+
+
+def _polar_axes(ax) -> None:
+    """A tuning curve's polar axis: clockwise, like image coordinates (y down), with the
+    four compass angles marked."""
+    ax.set_theta_direction(-1)
     ax.set_yticklabels([])
     ax.set_xticks(np.deg2rad([0, 90, 180, 270]))
     ax.set_xticklabels(["0", "90", "180", "270"], fontsize=10)
     ax.tick_params(pad=-2)
+
+
+def _polar(ax, orientations_deg: Tensor, r: Tensor, colour: str = "tab:blue") -> None:
+    theta, rr = _closed(orientations_deg, r)
+    ax.plot(theta, rr, color=colour, lw=1.2)
+    ax.fill(theta, rr, color=colour, alpha=0.2)
+    _polar_axes(ax)
 
 
 def polar_tuning(orientations_deg: Tensor, responses: Tensor, labels: Sequence[str], *,
@@ -171,7 +182,6 @@ def families_polar(orientations_deg: Tensor, families: Mapping[str, Tensor], *, 
     >>> fig = families_polar(torch.arange(8) * 45.0, {"a": torch.rand(3, 8), "b": torch.rand(2, 8)})
     """
     fig, axes = _grid(len(families), ncols, size, 0.45, subplot_kw={"projection": "polar"})
-    theta = torch.deg2rad(torch.cat([orientations_deg, orientations_deg[:1]])).numpy()
     cmap = plt.get_cmap("hsv")  # cyclic, like orientation; no colour fades into the background
     for ax, (label, responses) in zip(axes.flat, families.items()):
         ax.axis("on")
@@ -179,12 +189,8 @@ def families_polar(orientations_deg: Tensor, families: Mapping[str, Tensor], *, 
         for r in responses:
             r = r / r.max().clamp_min(1e-12)
             hue = float(orientations_deg[int(r.argmax())]) / 360
-            ax.plot(theta, torch.cat([r, r[:1]]).numpy(), color=cmap(hue), lw=1.1)
-        ax.set_theta_direction(-1)  # clockwise, like image coordinates (y down)
-        ax.set_yticklabels([])
-        ax.set_xticks(np.deg2rad([0, 90, 180, 270]))
-        ax.set_xticklabels(["0", "90", "180", "270"], fontsize=10)
-        ax.tick_params(pad=-2)
+            ax.plot(*_closed(orientations_deg, r), color=cmap(hue), lw=1.1)
+        _polar_axes(ax)
         ax.set_title(f"{label} ({len(responses)})", fontsize=10, pad=10)
     fig.tight_layout()
     return fig

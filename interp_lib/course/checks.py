@@ -56,6 +56,19 @@ def expect_close(out, ref: torch.Tensor, hint: str, what: str = "your result",
         fail(f"{what} differs from the reference (largest difference {worst:.3g}). {hint}")
 
 
+def describe_warning(w: warnings.WarningMessage) -> str:
+    """A caught warning in one line, as the grader and the notebook checks report it.
+
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warnings.warn("careful")
+    >>> describe_warning(caught[0])  # doctest: +ELLIPSIS
+    'UserWarning: careful (line ... of ...)'
+    """
+    return (f"{w.category.__name__}: {str(w.message).splitlines()[0]} "
+            f"(line {w.lineno} of {os.path.basename(w.filename)})")
+
+
 def outcome(body: Callable, fn: Callable) -> tuple[str, str]:
     """Run a check; return (status, message). Status: passed, not attempted, failed.
     A warning raised on the way is named in the message of a passed check.
@@ -78,10 +91,7 @@ def outcome(body: Callable, fn: Callable) -> tuple[str, str]:
         return "failed", (f"your code raised {type(e).__name__}: {e} "
                           f"(line {frame.lineno} of {frame.filename.split('/')[-1]})")
     if caught:
-        w = caught[0]
-        return "passed", (f"all checks passed, but your code warned: {w.category.__name__}: "
-                          f"{str(w.message).splitlines()[0]} (line {w.lineno} of "
-                          f"{w.filename.split('/')[-1]})")
+        return "passed", f"all checks passed, but your code warned: {describe_warning(caught[0])}"
     return "passed", "all checks passed"
 
 

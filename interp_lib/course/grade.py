@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from interp_lib.course.checks import CheckFailed
+from interp_lib.course.checks import CheckFailed, describe_warning
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GRADED_DIR = REPO_ROOT / "tests" / "graded"
@@ -79,9 +79,7 @@ class GradePlugin:
             yield
         res = self._pending.get(item.nodeid)
         if caught and res is not None and not res.warning:
-            w = caught[0]
-            res.warning = (f"{w.category.__name__}: {str(w.message).splitlines()[0]} "
-                           f"(line {w.lineno} of {Path(w.filename).name})")
+            res.warning = describe_warning(caught[0])
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
