@@ -41,9 +41,8 @@ from dataclasses import dataclass, field
 import torch
 from scipy import stats
 
-from interp_lib import circuits, similarity, zoo
-from interp_lib.dataset_examples import receptive_field
-from interp_lib.hooks import layer_names
+from interp_lib import circuits, hooks, similarity, zoo
+from interp_lib.hooks import layer_names, receptive_field
 from interp_lib.optvis import objectives as obj
 from interp_lib.optvis.image_stats import match_stimuli
 from interp_lib.optvis.render import render
@@ -170,8 +169,8 @@ def partner_share(a: ModelScience, b: ModelScience, acts: dict[str, dict]) -> fl
 
 
 def cka_identification(a, b, layers: list[str], images: torch.Tensor) -> float:
-    xa = similarity.gather(a, images, layers)
-    xb = similarity.gather(b, images, layers)
+    xa = hooks.activations(a, images, layers)
+    xb = hooks.activations(b, images, layers)
     right = 0
     for la in layers:
         scores = {lb: similarity.linear_cka(xa[la], xb[lb]) for lb in layers}
@@ -214,7 +213,7 @@ def main() -> None:
     models = load_models(args)
     results = [measure_model(label, arch, m, not args.no_renders) for label, arch, m in models]
     images = data.make_batch(args.images, ANALYSIS_SEED).images
-    acts = {s.name: similarity.gather(m, images, s.layer) for s, (_, _, m) in zip(results, models)}
+    acts = {s.name: hooks.activations(m, images, s.layer) for s, (_, _, m) in zip(results, models)}
     for s in results:
         same = [o for o in results if o is not s and o.arch == s.arch]
         other = [o for o in results if o.arch != s.arch]

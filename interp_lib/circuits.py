@@ -34,7 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from interp_lib.hooks import Layer, edit, get_layer, layer_names, layer_root, model_device, resolve
+from interp_lib.hooks import (Layer, edit, get_layer, layer_activations, layer_names, layer_root,
+                              model_device, resolve)
 
 
 def conv_of(model: nn.Module, layer: Layer) -> tuple[str, nn.Conv2d]:
@@ -720,11 +721,8 @@ def composite_reading(model: nn.Module, layer: Layer, family: Sequence[int],
 
     from interp_lib.organism import stimuli
     from interp_lib.plotting import to_numpy_image
-    from interp_lib.similarity import gather
-
     name, conv = conv_of(model, layer)
-    acts = gather(model, images.images, layer)
-    a = next(iter(acts.values())).mean(dim=(2, 3))  # (N, C)
+    a = layer_activations(model, images.images, layer, reduce=lambda m: m.mean(dim=(2, 3)))  # (N, C)
     on = images.labels == class_index
     score = a[on].mean(0) - a[~on].mean(0)
     unit = int(score.argmax())

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from interp_lib.hooks import Layer, eval_mode, model_device, run_with_cache
+from interp_lib.hooks import Layer, ReceptiveField, layer_activations, receptive_field
 
 
 @dataclass
@@ -37,30 +37,6 @@ class Examples:
     positions: Tensor
 
 
-@dataclass(frozen=True)
-class ReceptiveField:
-    """The geometry of a layer's neurons in the input image, in pixels.
-
-    size: the side of the square of pixels that can change one neuron; stride:
-    pixels between neighbouring positions; map_size: (H, W) of the layer's grid;
-    centre: the (x, y) image coordinates, in pixels from the image's top-left
-    corner, of the centre of the *centre neuron's* field (the neuron at
-    x = W // 2, y = H // 2, the one objectives and tuning curves read).
-    """
-
-    size: int
-    stride: int
-    map_size: tuple[int, int]
-    centre: tuple[float, float]
-
-
-def _batches(images: Tensor, batch_size: int):
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    for i in range(0, len(images), batch_size):
-        yield images[i:i + batch_size]
-
-
 @torch.no_grad()
 def channel_scores(model: nn.Module, images: Tensor, layer: Layer, *, batch_size: int = 500
                    ) -> Tensor:
@@ -69,17 +45,20 @@ def channel_scores(model: nn.Module, images: Tensor, layer: Layer, *, batch_size
     images: (N, 3, H, W), run through the model in batches of `batch_size`.
 
     >>> from interp_lib.organism.models import tiny_net
-    >>> channel_scores(tiny_net(), torch.rand(5, 3, 16, 16), "relu2").shape
-    torch.Size([5, 8])
+    >>> x = torch.rand(5, 3, 16, 16)
+    >>> scores = channel_scores(tiny_net(), x, "relu2")
+    >>> int(scores[:, 3].argmax()) == int(unit_scores(tiny_net(), x, "relu2", 3).argmax())
+    True
     """
-    with eval_mode(model):
-        return torch.cat([_only(run_with_cache(model, chunk, layer)[1]).mean(dim=(2, 3)).cpu()
-                          for chunk in _batches(images, batch_size)])
+    return layer_activations(model, images, layer, batch_size=batch_size,
+                             reduce=lambda a: _conv_maps(a, layer).mean(dim=(2, 3)))
 
 
-def _only(acts: dict[str, Tensor]) -> Tensor:
-    """The activations of the one layer captured."""
-    return next(iter(acts.values()))
+def _conv_maps(a: Tensor, layer: Layer) -> Tensor:
+    if a.ndim != 4:
+        raise ValueError(f"{layer!r} gives activations shaped {tuple(a.shape)}; dataset "
+                         "examples need a convolutional layer (N, C, H, W)")
+    return a
 
 
 @torch.no_grad()
@@ -91,28 +70,23 @@ def unit_scores(model: nn.Module, images: Tensor, layer: Layer, channel: int, *,
     images: (N, 3, H, W). Returns (N,) on the CPU.
 
     >>> from interp_lib.organism.models import tiny_net
-    >>> unit_scores(tiny_net(), torch.rand(4, 3, 16, 16), "relu2", 3, x=2, y=5).shape
-    torch.Size([4])
+    >>> images = torch.zeros(3, 3, 16, 16); images[1, :, 4:6, :] = 1.0  # only image 1 has a stroke
+    >>> scores = unit_scores(tiny_net(), images, "relu1", 0, x=8, y=5)
+    >>> bool(scores[1] != scores[0]) and bool(scores[0] == scores[2])
+    True
     """
-    scores = []
-    with eval_mode(model):
-        for chunk in _batches(images, batch_size):
-            _, acts = run_with_cache(model, chunk, layer)
-            a = _only(acts)
-            _check_unit(a, layer, channel)
-            a = a[:, channel]
-            if x is None and y is None:
-                scores.append(a.mean(dim=(1, 2)).cpu())
-            else:
-                row, col = _position(a, layer, x, y)
-                scores.append(a[:, row, col].cpu())
-    return torch.cat(scores)
+    def reduce(a: Tensor) -> Tensor:
+        a = _conv_maps(a, layer)
+        _check_channel(a, layer, channel)
+        if x is None and y is None:
+            return a[:, channel].mean(dim=(1, 2))
+        row, col = _position(a, layer, x, y)
+        return a[:, channel, row, col]
+
+    return layer_activations(model, images, layer, batch_size=batch_size, reduce=reduce)
 
 
-def _check_unit(a: Tensor, layer: Layer, channel: int) -> None:
-    if a.ndim != 4:
-        raise ValueError(f"{layer!r} gives activations shaped {tuple(a.shape)}; dataset "
-                         "examples need a convolutional layer (N, C, H, W)")
+def _check_channel(a: Tensor, layer: Layer, channel: int) -> None:
     if not 0 <= channel < a.shape[1]:
         raise ValueError(f"channel {channel} is out of range: {layer!r} has channels "
                          f"0 to {a.shape[1] - 1}")
@@ -127,50 +101,6 @@ def _position(a: Tensor, layer: Layer, x: int | None, y: int | None) -> tuple[in
         raise ValueError(f"position (x={col}, y={row}) is outside {layer!r}'s {w}x{h} grid: "
                          f"x runs from 0 to {w - 1}, y from 0 to {h - 1}")
     return row, col
-
-
-def receptive_field(model: nn.Module, layer: Layer, *, size: int = 64) -> ReceptiveField:
-    """The receptive field of a layer's centre neuron, measured with gradients.
-
-    The pixels whose change can move the centre neuron are found by
-    back-propagating from it through several random images (so that ReLUs and
-    max-pools pass gradient somewhere; the union covers every pixel that can
-    matter). Their bounding box gives the size and the centre.
-
-    >>> from interp_lib.organism.models import tiny_net
-    >>> receptive_field(tiny_net(), "relu2", size=16)
-    ReceptiveField(size=8, stride=2, map_size=(8, 8), centre=(9.0, 9.0))
-    """
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(8, 3, size, size, generator=g).to(model_device(model)).requires_grad_(True)
-    with eval_mode(model), torch.enable_grad():  # also when called under torch.no_grad()
-        _, acts = run_with_cache(model, x, layer, detach=False)
-        a = _only(acts)
-        if a.ndim != 4:
-            raise ValueError(f"{layer!r} gives activations shaped {tuple(a.shape)}; a receptive "
-                             "field needs a convolutional layer (N, C, H, W)")
-        h, w = a.shape[2:]
-        (grad,) = torch.autograd.grad(a[:, :, h // 2, w // 2].sum(), x)
-    seen = grad.abs().sum(dim=(0, 1)) > 0  # (size, size)
-    rows, cols = seen.any(dim=1).nonzero()[:, 0], seen.any(dim=0).nonzero()[:, 0]
-    if len(rows) == 0:
-        return ReceptiveField(size, max(1, round(size / h)), (h, w), (size / 2, size / 2))
-    top, bottom = int(rows.min()), int(rows.max()) + 1
-    left, right = int(cols.min()), int(cols.max()) + 1
-    return ReceptiveField(max(bottom - top, right - left), max(1, round(size / h)), (h, w),
-                          ((left + right) / 2, (top + bottom) / 2))
-
-
-def receptive_field_size(model: nn.Module, layer: Layer, *, size: int = 64
-                         ) -> tuple[int, int, int]:
-    """(rf, stride, map height) of a layer: a short form of `receptive_field`.
-
-    >>> from interp_lib.organism.models import tiny_net
-    >>> receptive_field_size(tiny_net(), "relu2", size=16)
-    (8, 2, 8)
-    """
-    rf = receptive_field(model, layer, size=size)
-    return rf.size, rf.stride, rf.map_size[0]
 
 
 def top_examples(model: nn.Module, images: Tensor, layer: Layer, channel: int, *, k: int = 9
@@ -190,9 +120,7 @@ def top_examples(model: nn.Module, images: Tensor, layer: Layer, channel: int, *
     scores = unit_scores(model, images, layer, channel)
     top = torch.topk(scores, k)
     chosen = images[top.indices.to(images.device)].cpu()
-    with torch.no_grad(), eval_mode(model):
-        _, acts = run_with_cache(model, chosen, layer)
-    a = _only(acts)[:, channel].cpu()  # (k, H, W)
+    a = layer_activations(model, chosen, layer, reduce=lambda maps: maps[:, channel])  # (k, H, W)
     flat = a.flatten(1).argmax(dim=1)
     xy = torch.stack([flat % a.shape[2], flat // a.shape[2]], dim=1)  # (x, y)
     rf = receptive_field(model, layer, size=images.shape[-1])
@@ -227,14 +155,14 @@ def family_examples(model: nn.Module, images: Tensor, layer: Layer, channels: Se
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
-    maps = []
-    with eval_mode(model):
-        for chunk in _batches(images, batch_size):
-            a = _only(run_with_cache(model, chunk, layer)[1])
-            for c in channels:
-                _check_unit(a, layer, c)
-            maps.append(a[:, list(channels)].cpu())
-    maps = torch.cat(maps)  # (N, len(channels), H, W)
+    def keep(a: Tensor) -> Tensor:
+        a = _conv_maps(a, layer)
+        for c in channels:
+            _check_channel(a, layer, c)
+        return a[:, list(channels)]
+
+    maps = layer_activations(model, images, layer, batch_size=batch_size,
+                             reduce=keep)  # (N, len(channels), H, W)
     rf = receptive_field(model, layer, size=images.shape[-1])
     out = []
     for j in range(len(channels)):

@@ -1,6 +1,6 @@
 """Comparing representations: do different networks learn the same features? (claim 3)
 
-Three families of tools, all on activations gathered over the same images:
+Three families of tools, all on activations of the same images (`hooks.activations`):
 
 - Similarity of whole layers: CKA (Kornblith et al. 2019) in its linear, RBF
   and debiased forms; CCA, SVCCA and PWCCA (Raghu et al. 2017; Morcos et al.
@@ -18,41 +18,16 @@ activations (n, C, H, W) are flattened per example where a function needs X.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from interp_lib.hooks import Layer, edit, eval_mode, model_device, run_with_cache
 
 
-# --- gathering activations ----------------------------------------------------------------
-
-@torch.no_grad()
-def gather(model: nn.Module, images: Tensor, layers: Layer | Sequence[Layer], *,
-           batch_size: int = 250, progress: bool = False) -> dict[str, Tensor]:
-    """Activations of `layers` over a data set, computed in chunks on the model's device.
-
-    images: (N, 3, H, W). Returns layer name -> (N, ...) on the CPU.
-
-    >>> from interp_lib.organism.models import tiny_net
-    >>> acts = gather(tiny_net(), torch.rand(5, 3, 16, 16), ["relu1", "relu2"], batch_size=2)
-    >>> tuple(acts["relu2"].shape)
-    (5, 8, 8, 8)
-    """
-    layers = [layers] if isinstance(layers, (str, nn.Module)) else list(layers)
-    chunks: dict[str, list[Tensor]] = {}
-    device = model_device(model)
-    with eval_mode(model):
-        for i in tqdm(range(0, len(images), batch_size), disable=not progress,
-                      desc="activations", unit="batch"):
-            _, acts = run_with_cache(model, images[i:i + batch_size].to(device), layers)
-            for name, a in acts.items():
-                chunks.setdefault(name, []).append(a.cpu())
-    return {name: torch.cat(parts) for name, parts in chunks.items()}
-
+# --- representations as matrices ---------------------------------------------------------
 
 def _as_matrix(x: Tensor) -> Tensor:
     """A representation as X (n, p) in float64: each example's features flattened."""
@@ -510,12 +485,9 @@ def stitched_logits(model_a: nn.Module, layer_a: Layer, model_b: nn.Module, laye
     torch.Size([2, 10])
     """
     with torch.no_grad():
-        _, acts = run_with_cache(model_a, images, layer_a)
-    a = next(iter(acts.values()))
-    if size is None:
-        with torch.no_grad():
-            _, b_acts = run_with_cache(model_b, images[:1], layer_b)
-        size = tuple(next(iter(b_acts.values())).shape[2:])
+        a = run_with_cache(model_a, images, layer_a, stop=True)[1].only()
+        if size is None:
+            size = tuple(run_with_cache(model_b, images[:1], layer_b, stop=True)[1].only().shape[2:])
     mapped = stitch(resample(a, size))
     with edit(model_b, layer_b, lambda out: mapped):
         return model_b(images.to(model_device(model_b)))
@@ -540,10 +512,10 @@ def train_stitch(model_a: nn.Module, layer_a: Layer, model_b: nn.Module, layer_b
     >>> len(s.losses)
     2
     """
-    _, acts_a = run_with_cache(model_a, eval_images[:1], layer_a)
-    _, acts_b = run_with_cache(model_b, eval_images[:1], layer_b)
-    c_a, c_b = next(iter(acts_a.values())).shape[1], next(iter(acts_b.values())).shape[1]
-    size = tuple(next(iter(acts_b.values())).shape[2:])
+    with torch.no_grad():
+        a = run_with_cache(model_a, eval_images[:1], layer_a, stop=True)[1].only()
+        b = run_with_cache(model_b, eval_images[:1], layer_b, stop=True)[1].only()
+    c_a, c_b, size = a.shape[1], b.shape[1], tuple(b.shape[2:])
     with torch.random.fork_rng(devices=[]):  # a seeded start that leaves the caller's RNG alone
         torch.manual_seed(seed)
         layer = nn.Conv2d(c_a, c_b, 1).to(model_device(model_b))

@@ -26,8 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from interp_lib.dataset_examples import receptive_field
-from interp_lib.hooks import Layer, eval_mode, model_device, run_with_cache
+from interp_lib.hooks import Layer, layer_activations, receptive_field
 from interp_lib.organism import stimuli
 
 POLARITIES = ((stimuli.WHITE, stimuli.BLACK), (stimuli.BLACK, stimuli.WHITE))
@@ -235,7 +234,7 @@ def line_tuning(
                             centre=centre).reshape(n_angles, len(lengths), len(offsets), 3, size, size)
               for fg, bg in POLARITIES]
     x = torch.stack(groups)  # (2, A, L, K, 3, S, S)
-    r = centre_responses(model, layer, x.reshape(-1, 3, size, size), batch_size=batch_size)
+    r = centre_responses(model, x.reshape(-1, 3, size, size), layer, batch_size=batch_size)
     r = r.reshape(-1, 2, n_angles, len(lengths), len(offsets))
     return LineTuning(_layer_name(layer), angles, r)
 
@@ -276,7 +275,7 @@ def curve_tuning(
     x = torch.stack([stimuli.curves(orientations[None, :], radii_t[:, None], extent=extent, fg=fg,
                                     bg=bg, size=size, centre=centre)
                      for fg, bg in POLARITIES])  # (2, R * O, 3, S, S)
-    r = centre_responses(model, layer, x.reshape(-1, 3, size, size), batch_size=batch_size)
+    r = centre_responses(model, x.reshape(-1, 3, size, size), layer, batch_size=batch_size)
     by_stimulus = r.reshape(-1, 2, len(radii_t), n_orientations)
     lines = line_tuning(model, layer, size=size, batch_size=batch_size,
                         lengths=(1.5 * min(radii_t).item(), 1.5 * max(radii_t).item()))
@@ -288,24 +287,22 @@ def _layer_name(layer: Layer) -> str:
 
 
 @torch.no_grad()
-def centre_responses(model: nn.Module, layer: Layer, images: Tensor, *, batch_size: int = 512
+def centre_responses(model: nn.Module, images: Tensor, layer: Layer, *, batch_size: int = 512
                      ) -> Tensor:
     """Every channel's response at the layer's centre position (x = W // 2, y = H // 2)
     to each image: (C, N), on the CPU. images: (N, 3, H, W), run in batches on the
     model's device.
 
     >>> from interp_lib.organism.models import tiny_net
-    >>> centre_responses(tiny_net(), "relu2", torch.rand(3, 3, 16, 16)).shape
-    torch.Size([8, 3])
+    >>> dot = torch.zeros(2, 3, 16, 16); dot[1, :, 8, 8] = 1.0  # a dot at the centre of image 1
+    >>> r = centre_responses(tiny_net(), dot, "relu1")
+    >>> r.shape, bool((r[:, 1] != r[:, 0]).any())  # the centre neurons see it
+    (torch.Size([6, 2]), True)
     """
-    out = []
-    device = model_device(model)
-    with eval_mode(model):
-        for i in range(0, len(images), batch_size):
-            _, acts = run_with_cache(model, images[i:i + batch_size].to(device), layer)
-            a = next(iter(acts.values()))
-            if a.ndim != 4:
-                raise ValueError(f"tuning curves need a convolutional layer (N, C, H, W); "
-                                 f"{layer!r} gives {tuple(a.shape)}")
-            out.append(a[:, :, a.shape[2] // 2, a.shape[3] // 2].cpu())
-    return torch.cat(out).T
+    def centre(a: Tensor) -> Tensor:
+        if a.ndim != 4:
+            raise ValueError(f"tuning curves need a convolutional layer (N, C, H, W); "
+                             f"{layer!r} gives {tuple(a.shape)}")
+        return a[:, :, a.shape[2] // 2, a.shape[3] // 2]
+
+    return layer_activations(model, images, layer, batch_size=batch_size, reduce=centre).T

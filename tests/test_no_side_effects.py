@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from interp_lib import attribution, circuits, dataset_examples, hooks, similarity, tuning
+from interp_lib import attribution, circuits, dataset_examples, hooks, tuning
 from interp_lib.optvis import objectives as obj
 from interp_lib.optvis import render
 from interp_lib.organism import train
@@ -52,7 +52,7 @@ CALLS = {
     "channel_scores": lambda m, x: dataset_examples.channel_scores(m, x, "relu2", batch_size=3),
     "unit_scores": lambda m, x: dataset_examples.unit_scores(m, x, "relu2", 1, x=2),
     "top_examples": lambda m, x: dataset_examples.top_examples(m, x, "relu2", 1, k=2),
-    "receptive_field": lambda m, x: dataset_examples.receptive_field(m, "relu2", size=16),
+    "receptive_field": lambda m, x: hooks.receptive_field(m, "relu2", size=16),
     "curve_tuning": lambda m, x: tuning.curve_tuning(m, "relu2", n_orientations=4, size=32),
     "line_tuning": lambda m, x: tuning.line_tuning(m, "relu1", n_angles=4, size=32),
     "render": lambda m, x: render.render(m, obj.channel("relu2", 0), size=16, steps=3,
@@ -68,7 +68,7 @@ CALLS = {
     "channel_attribution": lambda m, x: attribution.channel_attribution(m, x, 1, "relu2"),
     "cascading_randomization": lambda m, x: attribution.cascading_randomization(
         m, x, 1, {"s": attribution.saliency}),
-    "gather": lambda m, x: similarity.gather(m, x, ["relu1", "relu2"], batch_size=2),
+    "activations": lambda m, x: hooks.activations(m, x, ["relu1", "relu2"], batch_size=2),
     "weights": lambda m, x: circuits.weights(m, "conv2", 1, 2),
     "expanded_weights": lambda m, x: circuits.expanded_weights(m, "relu1", "conv2"),
     "expanded_weights_by_gradient": lambda m, x: circuits.expanded_weights_by_gradient(

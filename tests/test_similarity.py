@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from interp_lib import similarity as sim
+from interp_lib import hooks, similarity as sim
 from interp_lib.organism.models import tiny_net
 
 
@@ -87,7 +87,7 @@ def test_matching_recovers_a_permutation_and_beats_the_control():
 def test_gather_and_unit_correlations_on_networks():
     net = tiny_net()
     images = torch.rand(10, 3, 16, 16, generator=torch.Generator().manual_seed(5))
-    acts = sim.gather(net, images, ["relu1", "relu2"], batch_size=4)
+    acts = hooks.activations(net, images, ["relu1", "relu2"], batch_size=4)
     corr = sim.unit_correlations(acts["relu2"], acts["relu2"])
     alive = acts["relu2"].transpose(0, 1).flatten(1).std(dim=1) > 0
     assert torch.allclose(corr.diagonal()[alive], torch.ones(int(alive.sum())), atol=1e-5)
