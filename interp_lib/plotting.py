@@ -37,24 +37,6 @@ def book_style() -> None:
     })
 
 
-def glue(name: str, value, display: bool = False) -> None:
-    """Record a value (a number, a figure) under `name` for the book's text to quote
-    (MyST-NB's glue); where MyST-NB is not installed (running the notebook alone),
-    nothing is recorded. A figure is closed afterwards, so that it is shown where the
-    text places it and not again under the cell.
-
-    >>> glue("answer", 42)
-    """
-    try:
-        from myst_nb import glue as myst_glue
-    except ImportError:
-        myst_glue = None
-    if myst_glue is not None:
-        myst_glue(name, value, display=display)
-    if isinstance(value, plt.Figure) and not display:
-        plt.close(value)
-
-
 def to_numpy_image(img: Tensor) -> np.ndarray:
     """(3, H, W) in [0, 1] -> (H, W, 3) for imshow.
 
