@@ -1,57 +1,125 @@
-"""Speed of feature visualization on the CPU.
+"""Speed of one feature-visualization step, side by side with the floors it could reach.
 
-Prints optimization steps per second for an organism at 64 px and for
-GoogLeNet (InceptionV1, random weights) at 128 px, at batch 1 and 16, and the
-time to render 16 channels of a layer as one batch versus 16 separate renders.
+For each case (GoogLeNet with random weights at 128 px, an objective on
+mixed4a; the organism conv5-s0 at 64 px, an objective on relu3, batch 1 and 16)
+it prints, in seconds per optimization step:
 
-    python benchmarks/render_speed.py
+- ours: `render` (parameterization, standard transforms, forward, backward, Adam);
+- truncated floor: the network's forward pass stopped at the objective's layer
+  plus the backward pass to the input, on an input of the size the transforms
+  produce: what a step cannot avoid;
+- full floor: the same with the whole network run, as Lucid and Lucent do;
+- Lucent: `lucent.optvis.render.render_vis` on the same model and objective,
+  where torch-lucent is installed (it is not a dependency of the course:
+  `pip install --no-deps torch-lucent "kornia==0.5.11" decorator`, the kornia its
+  transforms were written for). At its
+  defaults Lucent upsamples any image smaller than 224 px to 224 px before the
+  model sees it; the column "Lucent same size" passes `fixed_image_size` so that
+  it computes at our size.
+
+    python benchmarks/render_speed.py [--threads 1] [--repeats 3]
+
+Each figure is the best of `repeats` timed runs (the least disturbed by
+whatever else the machine is doing).
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import torch
 
+from interp_lib import hooks, zoo
 from interp_lib.optvis import objectives as obj
-from interp_lib import zoo
-from interp_lib.optvis.render import render, render_channels
+from interp_lib.optvis.render import render
+from interp_lib.optvis.transforms import standard
 
 
-def steps_per_second(model, objective, size: int, batch: int, steps: int) -> float:
-    render(model, objective, size=size, batch_size=batch, steps=2, progress=False)  # warm-up
-    start = time.perf_counter()
-    render(model, objective, size=size, batch_size=batch, steps=steps, progress=False)
-    return steps / (time.perf_counter() - start)
+def best_of(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def ours(model, objective, size: int, batch: int, steps: int, repeats: int) -> float:
+    run = lambda: render(model, objective, size=size, batch_size=batch, steps=steps,  # noqa: E731
+                         progress=False)
+    return best_of(run, repeats) / steps
+
+
+def floor(model, layer: str | None, size: int, batch: int, steps: int, repeats: int) -> float:
+    """Forward (to `layer`, or the whole network when None) and backward to the input."""
+    transformed = standard(size)(torch.rand(1, 3, size, size), torch.Generator().manual_seed(0))
+    x = torch.rand(batch, 3, *transformed.shape[-2:], requires_grad=True)
+
+    def step():
+        if layer is None:
+            value = model(x).sum()
+        else:
+            value = hooks.run_with_cache(model, x, layer, detach=False, stop=True)[1].only().sum()
+        torch.autograd.grad(value, x)
+
+    def run():
+        for _ in range(steps):
+            step()
+    return best_of(run, repeats) / steps
+
+
+def lucent(model, layer: str, channel: int, size: int, batch: int, steps: int, repeats: int,
+           same_size: bool) -> float | None:
+    try:
+        from lucent.optvis import param as lparam
+        from lucent.optvis import render as lrender
+    except ImportError:
+        return None
+    name = layer.replace(".", "_")
+
+    def run():
+        lrender.render_vis(model, f"{name}:{channel}",
+                           param_f=lambda: lparam.image(size, batch=batch),
+                           thresholds=(steps,), preprocess=False, progress=False,
+                           show_image=False, fixed_image_size=size if same_size else None)
+    return best_of(run, repeats) / steps
 
 
 def main() -> None:
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
-    print(f"{'model':<22} {'size':>5} {'batch':>6} {'steps/s':>8} {'images/s':>9}")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; seconds per step "
+          f"(best of {args.repeats})\n")
+    googlenet = zoo.load("googlenet", pretrained=False)
+    # Lucent names layers from named_modules(); the wrapper's layers sit under "net".
     cases = [
-        ("conv5-s0", zoo.load("conv5-s0"), obj.channel("relu3", 0), 64, 64),
-        ("googlenet (random)", zoo.load("googlenet", pretrained=False),
-         obj.channel("mixed4a", 0), 128, 8),
+        ("googlenet (random), 128 px", googlenet, "inception4a", "net_inception4a", 128, 1, 8),
+        ("conv5-s0, 64 px, batch 1", zoo.load("conv5-s0"), "relu3", "relu3", 64, 1, 64),
+        ("conv5-s0, 64 px, batch 16", zoo.load("conv5-s0"), "relu3", "relu3", 64, 16, 32),
     ]
-    for name, model, objective, size, steps in cases:
-        for batch in (1, 16):
-            sps = steps_per_second(model, objective, size, batch, steps)
-            print(f"{name:<22} {size:>5} {batch:>6} {sps:>8.1f} {sps * batch:>9.1f}")
-
-    model = zoo.load("conv5-s0")
-    channels = list(range(16))
-    steps = 64
-    start = time.perf_counter()
-    render_channels(model, "relu3", channels, steps=steps, progress=False)
-    batched = time.perf_counter() - start
-    start = time.perf_counter()
-    for c in channels:
-        render(model, obj.channel("relu3", c), steps=steps, progress=False)
-    separate = time.perf_counter() - start
-    print(f"\n16 channels of conv5-s0 relu3, {steps} steps each:")
-    print(f"  one batched render: {batched:6.1f} s")
-    print(f"  16 separate renders: {separate:6.1f} s")
-    print(f"  speed-up: {separate / batched:.1f}x")
+    header = (f"{'case':<28} {'ours':>8} {'truncated':>10} {'full':>8} {'ours/trunc':>10} "
+              f"{'Lucent':>8} {'Lucent same size':>17} {'Lucent/ours':>12}")
+    print(header)
+    print("-" * len(header))
+    for label, model, layer, lucent_layer, size, batch, steps in cases:
+        objective = obj.channel(layer, 0)
+        t_ours = ours(model, objective, size, batch, steps, args.repeats)
+        t_trunc = floor(model, layer, size, batch, steps, args.repeats)
+        t_full = floor(model, None, size, batch, steps, args.repeats)
+        t_lucent = lucent(model, lucent_layer, 0, size, batch, steps, args.repeats, False)
+        t_same = lucent(model, lucent_layer, 0, size, batch, steps, args.repeats, True)
+        fmt = lambda t: f"{t:8.4f}" if t is not None else f"{'n/a':>8}"  # noqa: E731
+        ratio = f"{t_lucent / t_ours:11.2f}x" if t_lucent else f"{t_full / t_ours:10.2f}x*"
+        print(f"{label:<28} {t_ours:8.4f} {t_trunc:10.4f} {t_full:8.4f} {t_ours / t_trunc:9.2f}x "
+              f"{fmt(t_lucent)} {fmt(t_same):>17} {ratio:>12}")
+    print("\n* Lucent not installed: the full floor over ours, a bound on what running the "
+          "whole network costs.")
 
 
 if __name__ == "__main__":

@@ -68,8 +68,9 @@ def ascent_step(image: Tensor, score_fn: Callable[[Tensor], Tensor], lr: float) 
 
 @exercise(difficulty=3, importance=2, minutes=25)
 def diversity_value(acts: Tensor) -> Tensor:
-    """Lucid's diversity term for a batch: minus the mean cosine similarity between
-    the Gram matrices of different images. Higher means more diverse.
+    """Lucid's diversity term for a batch: the mean cosine similarity between the Gram
+    matrices of different images. It measures how *alike* the images are (1 for
+    identical ones), so a render subtracts it: `channel - k * diversity`.
 
     acts: (N, C, H, W) with N >= 2. Returns a scalar tensor.
     """

@@ -4,16 +4,20 @@ Every method has the same signature, in the manner of Captum:
 
     attributions = method(model, inputs, target, ...)
 
-inputs: (N, ...) a batch (images (N, 3, H, W), or vectors (N, F)); target: the
-output to explain: a class index, a tensor (N,) of indices, or None for a
-model whose output is one number per example. Input methods return
-attributions shaped like the inputs; layer methods (grad_cam,
-channel_attribution) return maps shaped like the layer.
+inputs: (N, ...) a batch: images (N, C, H, W), vectors (N, F), or one number
+per example (N,). A 3-D tensor is refused: it is usually one image without its
+batch dimension. Grad-CAM, channel attribution and occlusion's square windows
+need images (N, C, H, W). target: the output to explain: a class index, a
+tensor (N,) of indices, or None for a model whose output is one number per
+example. Input methods return attributions shaped like the inputs; layer
+methods (grad_cam, channel_attribution) return maps shaped like the layer.
 
-Methods: saliency, input_x_gradient, integrated_gradients, smoothgrad (over any
-of them), occlusion, grad_cam, channel_attribution; and the sanity check
-`cascading_randomization`. Options come after the three main arguments, by
-keyword. A layer is a name or, as in Captum, the module itself.
+Methods: saliency, input_x_gradient, integrated_gradients, smoothgrad (over
+any of them, options passed through: `smoothgrad(model, x, t,
+attribution=integrated_gradients, method="riemann_left")`), occlusion,
+grad_cam, channel_attribution; and the sanity check `cascading_randomization`.
+Options come after the three main arguments, by keyword. A layer is a name
+or, as in Captum, the module itself.
 
 Every method computes on the model's device, returns attributions on the
 inputs' device, and runs the model in eval mode (a model in training mode is
@@ -87,15 +91,31 @@ def _expand_target(target: Target, repeats: int) -> Target:
     return target
 
 
-def _check_inputs(inputs: Tensor) -> None:
-    """Attributions need floating-point inputs: gradients of integer images do not exist,
-    and integer arithmetic would silently round the path points of integrated gradients."""
+def _check_inputs(inputs: Tensor, *, images: str | None = None) -> None:
+    """Attributions need a floating-point batch: gradients of integer images do not exist,
+    and integer arithmetic would silently round the path points of integrated gradients.
+
+    A batch is (N,) or (N, F) for non-image models and (N, C, H, W) for images; a 3-D
+    tensor is refused because it is almost always one image without its batch
+    dimension, which a convolution accepts silently and a later layer rejects with a
+    deep shape error. images: the name of a method that needs (N, C, H, W).
+    """
     if not isinstance(inputs, Tensor):
         raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}")
     if not inputs.is_floating_point():
         hint = (" Images stored as bytes (0 to 255) become floats in [0, 1] with "
                 "inputs.float() / 255." if inputs.dtype == torch.uint8 else "")
         raise TypeError(f"inputs must be floating point, got {inputs.dtype}.{hint}")
+    if inputs.ndim == 0:
+        raise ValueError("inputs must be a batch, one row per example: got a single number. "
+                         "Use shape (N,) for one number per example.")
+    if inputs.ndim == 3:
+        raise ValueError(f"inputs have shape {tuple(inputs.shape)}, three dimensions: one image "
+                         "(C, H, W)? add a batch dimension with x.unsqueeze(0); images are "
+                         "(N, C, H, W), vectors (N, F)")
+    if images is not None and inputs.ndim != 4:
+        raise ValueError(f"{images} needs images (N, C, H, W); got inputs of shape "
+                         f"{tuple(inputs.shape)}")
 
 
 @contextmanager
@@ -234,6 +254,11 @@ def integrated_gradients(
     >>> attr, delta = integrated_gradients(lin, x, 0, return_convergence_delta=True)
     >>> torch.allclose(attr, x * lin.weight.detach()), bool(delta.abs().max() < 1e-5)
     (True, True)
+    >>> relu = nn.ReLU()  # a model of one number per example: inputs (N,)
+    >>> attr, delta = integrated_gradients(relu, torch.tensor([-2.0, 3.0]),
+    ...                                    return_convergence_delta=True)
+    >>> attr.tolist() == [0.0, 3.0], delta.tolist()  # ReLU cut -2 off, so it gets nothing
+    (True, [0.0, 0.0])
     """
     _check_inputs(inputs)
     _check_target(target)
@@ -264,7 +289,8 @@ def integrated_gradients(
         with torch.no_grad():
             f_in = select_target(model(x), target)
             f_base = select_target(model(base), target)
-        delta = attributions.flatten(1).sum(dim=1) - (f_in - f_base)
+        # reshape, not flatten(1): inputs (N,) have no dimension 1.
+        delta = attributions.reshape(n, -1).sum(dim=1) - (f_in - f_base)
     return attributions.to(inputs.device), delta.to(inputs.device)
 
 
@@ -290,21 +316,28 @@ NOISE_TUNNEL_FORMS = ("smoothgrad", "smoothgrad_sq", "vargrad")
 
 
 def smoothgrad(model: nn.Module, inputs: Tensor, target: Target = None, *,
-               method: Method = saliency, stdev: float = 0.15, n_samples: int = 16,
-               form: str = "smoothgrad", seed: int = 0, **method_kwargs) -> Tensor:
-    """SmoothGrad (Smilkov et al. 2017): `method`'s attributions over n_samples noisy
-    copies of the inputs, combined by `form` (Captum's NoiseTunnel types):
-    "smoothgrad", their mean; "smoothgrad_sq", the mean of their squares;
-    "vargrad", their variance. stdev is absolute (as in Captum), in the inputs'
-    own units; for images in [0, 1], 0.1 to 0.2 is typical.
+               attribution: Method = saliency, stdev: float = 0.15, n_samples: int = 16,
+               form: str = "smoothgrad", seed: int = 0, **kwargs) -> Tensor:
+    """SmoothGrad (Smilkov et al. 2017): the attributions of `attribution` (any method
+    here) over n_samples noisy copies of the inputs, combined by `form` (Captum's
+    NoiseTunnel types): "smoothgrad", their mean; "smoothgrad_sq", the mean of their
+    squares; "vargrad", their variance. stdev is absolute (as in Captum), in the
+    inputs' own units; for images in [0, 1], 0.1 to 0.2 is typical. Other keyword
+    options go to `attribution`: `attribution=integrated_gradients, method="riemann_left"`
+    picks IG's quadrature rule, as Captum's NoiseTunnel passes `method` to IG.
 
-    >>> lin = nn.Linear(2, 1)  # a linear model's gradient ignores the noise
-    >>> torch.allclose(smoothgrad(lin, torch.rand(3, 2), 0, absolute=False),
-    ...                lin.weight.detach().expand(3, 2))
-    True
+    >>> x = torch.tensor([-0.01, 2.0])  # two examples; the first sits at ReLU's kink
+    >>> saliency(nn.ReLU(), x, absolute=False)  # one gradient each: all or nothing
+    tensor([0., 1.])
+    >>> smoothgrad(nn.ReLU(), x, absolute=False, n_samples=64)  # about half at the kink
+    tensor([0.4062, 1.0000])
     """
     if n_samples < 1:
         raise ValueError(f"n_samples must be at least 1, got {n_samples}")
+    if callable(kwargs.get("method")):
+        raise TypeError("the attribution function SmoothGrad averages is attribution=, such as "
+                        "attribution=integrated_gradients; method= is passed on to it (IG's "
+                        "quadrature rule, such as method='riemann_left')")
     if form not in NOISE_TUNNEL_FORMS:
         raise ValueError(f"unknown form {form!r}: choose {', '.join(NOISE_TUNNEL_FORMS)}")
     _check_inputs(inputs)
@@ -314,7 +347,7 @@ def smoothgrad(model: nn.Module, inputs: Tensor, target: Target = None, *,
     squares = torch.zeros_like(x)
     for _ in range(n_samples):
         noise = torch.randn(x.shape, generator=g).to(x) * stdev
-        a = method(model, x + noise, target, **method_kwargs)
+        a = attribution(model, x + noise, target, **kwargs)
         total += a
         squares += a * a
     mean, mean_sq = total / n_samples, squares / n_samples
@@ -404,12 +437,16 @@ def _layer_grad(model: nn.Module, inputs: Tensor, target: Target, layer: Layer,
                 versus: Target = None) -> tuple[Tensor, Tensor]:
     """(activations, d score / d activations) at `layer`, both detached; score is the
     target's output (minus the `versus` output, when given)."""
-    out, acts = run_with_cache(model, inputs.detach(), layer, detach=False)
-    a = next(iter(acts.values()))
-    score = select_target(out, target)
-    if versus is not None:
-        score = score - select_target(out, versus)
-    (grad,) = torch.autograd.grad(score.sum(), a)
+    # The inputs require grad so that the layer's activations carry a graph even when no
+    # parameter does (a model frozen for analysis); the parameters' flags are left alone.
+    x = inputs.detach().to(model_device(model)).requires_grad_(True)
+    with torch.enable_grad():
+        out, acts = run_with_cache(model, x, layer, detach=False)
+        a = acts.only()
+        score = select_target(out, target)
+        if versus is not None:
+            score = score - select_target(out, versus)
+        (grad,) = torch.autograd.grad(score.sum(), a)
     return a.detach(), grad
 
 
@@ -427,11 +464,18 @@ def grad_cam(model: nn.Module, inputs: Tensor, target: Target, layer: Layer, *,
     upsample=False` reproduces it (its `LayerAttribution.interpolate` then
     upsamples, by nearest neighbour unless told otherwise).
 
-    >>> from interp_lib.organism.models import tiny_net
-    >>> grad_cam(tiny_net(), torch.rand(2, 3, 16, 16), 3, "relu2").shape
-    torch.Size([2, 1, 16, 16])
+    inputs: images (N, C, H, W).
+
+    >>> net = nn.Sequential(nn.Conv2d(1, 1, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    >>> with torch.no_grad():  # the score is the image's mean brightness
+    ...     _ = net[0].weight.fill_(1.0), net[0].bias.zero_()
+    >>> x = torch.zeros(1, 1, 8, 8)
+    >>> x[0, 0, :4, :4] = 1.0  # a bright square, top left
+    >>> cam = grad_cam(net, x, None, "1")
+    >>> bool(cam[0, 0, :4, :4].min() > cam[0, 0, 4:, 4:].max())  # the map points at the square
+    True
     """
-    _check_inputs(inputs)
+    _check_inputs(inputs, images="grad_cam")
     _check_target(target)
     with _prepared(model):
         a, grad = _layer_grad(model, inputs, target, layer)
@@ -456,14 +500,17 @@ def channel_attribution(model: nn.Module, inputs: Tensor, target: Target, layer:
     (N, C); with per_position=True, the map itself: (N, C, H, W), which says
     *where* each channel contributed.
 
-    >>> from interp_lib.organism.models import tiny_net
-    >>> x = torch.rand(2, 3, 16, 16)
-    >>> channel_attribution(tiny_net(), x, 3, "relu2").shape
-    torch.Size([2, 8])
-    >>> channel_attribution(tiny_net(), x, 3, "relu2", per_position=True).shape
-    torch.Size([2, 8, 8, 8])
+    inputs: images (N, C, H, W).
+
+    >>> net = nn.Sequential(nn.Conv2d(1, 2, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+    ...                     nn.Linear(2, 1))
+    >>> with torch.no_grad():  # two channels that copy the image; the score is 2 * c0 - c1
+    ...     _ = net[0].weight.fill_(1.0), net[0].bias.zero_()
+    ...     _ = net[4].weight.copy_(torch.tensor([[2.0, -1.0]])), net[4].bias.zero_()
+    >>> channel_attribution(net, torch.ones(1, 1, 4, 4), 0, "1")  # c0 argues for, c1 against
+    tensor([[ 2., -1.]])
     """
-    _check_inputs(inputs)
+    _check_inputs(inputs, images="channel_attribution")
     _check_target(target)
     with _prepared(model):
         a, grad = _layer_grad(model, inputs, target, layer, versus)
@@ -535,9 +582,16 @@ def cascading_randomization(model: nn.Module, inputs: Tensor, target: Target,
     The caller's model is not changed: the test works on a copy.
 
     >>> from interp_lib.organism.models import tiny_net
-    >>> r = cascading_randomization(tiny_net(), torch.rand(2, 3, 16, 16), 0, {"saliency": saliency})
-    >>> r.layers, len(r.correlation["saliency"])
-    (['fc', 'conv2', 'conv1'], 3)
+    >>> x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    >>> r = cascading_randomization(tiny_net(), x, 0, {
+    ...     "saliency": saliency,
+    ...     "the input itself": lambda model, x, target: x})  # ignores the model
+    >>> r.layers
+    ['fc', 'conv2', 'conv1']
+    >>> r.correlation["the input itself"]  # unchanged by a destroyed model: it fails the test
+    [1.0, 1.0, 1.0]
+    >>> r.correlation["saliency"][-1] < 0.5  # saliency changes with the model: it passes
+    True
     """
     _check_inputs(inputs)
     work = copy.deepcopy(model).eval()

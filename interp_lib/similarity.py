@@ -125,16 +125,36 @@ def linear_cka_gram(x: Tensor, y: Tensor) -> float:
     return cka_from_grams(x @ x.T, y @ y.T)
 
 
+def _median(x: Tensor) -> Tensor:
+    """The median of all of x's values, the mean of the two middle ones for an even
+    count (as numpy.median; torch.median returns the lower of the two).
+
+    >>> _median(torch.tensor([1.0, 2.0, 3.0, 10.0])), torch.tensor([1.0, 2.0, 3.0, 10.0]).median()
+    (tensor(2.5000), tensor(2.))
+    """
+    v = x.flatten().sort().values
+    m = v.numel()
+    return (v[(m - 1) // 2] + v[m // 2]) / 2
+
+
 def rbf_gram(x: Tensor, threshold: float = 1.0) -> Tensor:
     """The RBF kernel matrix exp(-d^2 / (2 sigma^2)) of X (n, p), with sigma^2 =
-    threshold^2 times the median squared distance between examples.
+    threshold^2 times the median squared distance between examples (the median
+    of all n^2 entries, zeros on the diagonal included, as Kornblith et al. do).
 
-    >>> rbf_gram(torch.zeros(3, 2)).tolist()
-    [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
+    Near examples get a similarity near 1, far ones near 0: a smaller threshold
+    makes the kernel more local.
+
+    >>> x = torch.tensor([[0.0], [0.1], [5.0], [5.1]])  # two pairs of neighbours, far apart
+    >>> rbf_gram(x, threshold=0.5).round(decimals=1)
+    tensor([[1., 1., 0., 0.],
+            [1., 1., 0., 0.],
+            [0., 0., 1., 1.],
+            [0., 0., 1., 1.]], dtype=torch.float64)
     """
     x = _as_matrix(x)
     sq = (x[:, None, :] - x[None, :, :]).square().sum(dim=-1)
-    sigma2 = threshold**2 * sq.median()
+    sigma2 = threshold**2 * _median(sq)
     if sigma2 == 0:
         return torch.ones_like(sq)
     return torch.exp(-sq / (2 * sigma2))
@@ -230,9 +250,15 @@ def mean_squared_cca(x: Tensor, y: Tensor, *, centre: bool = True) -> float:
     return float(rho.square().mean()) if rho.numel() else 0.0
 
 
-def _top_directions(x: Tensor, keep: float | int) -> Tensor:
-    """Centred X projected on its top singular directions: a count, or the smallest
-    number that explains a share `keep` (< 1) of the variance."""
+DEFAULT_VARIANCE = 0.99
+
+
+def _top_directions(x: Tensor, variance: float | None = None, n_components: int | None = None
+                    ) -> Tensor:
+    """Centred X projected on its top singular directions (n, k): the first n_components,
+    or the fewest that explain a share `variance` of the variance (all of them for
+    variance=1). Give at most one of the two; neither means 99% of the variance."""
+    variance, n_components = _directions_to_keep(variance, n_components)
     x = centre_columns(_as_matrix(x))
     if x.shape[1] > x.shape[0]:
         # Many more features than examples: the eigenvectors of the (n, n) Gram matrix
@@ -242,26 +268,63 @@ def _top_directions(x: Tensor, keep: float | int) -> Tensor:
         s = evals.sqrt()
     else:
         u, s, _ = torch.linalg.svd(x, full_matrices=False)
-    if isinstance(keep, float) and keep < 1:
-        share = (s**2).cumsum(0) / (s**2).sum().clamp_min(1e-30)
-        k = int((share < keep).sum()) + 1
+    if n_components is not None:
+        k = n_components
+    elif variance >= 1:
+        k = len(s)  # every direction: no rounding of the cumulative share can drop one
     else:
-        k = int(keep)
+        share = (s**2).cumsum(0) / (s**2).sum().clamp_min(1e-30)
+        k = int((share < variance).sum()) + 1
     k = max(1, min(k, len(s)))
     return u[:, :k] * s[:k]
 
 
-def svcca(x: Tensor, y: Tensor, *, keep: float | int = 0.99) -> float:
-    """SVCCA (Raghu et al. 2017): keep each representation's top singular directions
-    (99% of the variance by default, or a count), then the mean canonical
-    correlation between them.
+def _directions_to_keep(variance: float | None, n_components: int | None
+                        ) -> tuple[float | None, int | None]:
+    """Check SVCCA's two ways of saying how much to keep; exactly one is used."""
+    if variance is not None and n_components is not None:
+        raise ValueError(f"give either variance= (a share of the variance, such as 0.99) or "
+                         f"n_components= (a number of directions), not both: got "
+                         f"variance={variance!r} and n_components={n_components!r}")
+    if n_components is not None:
+        if isinstance(n_components, bool) or not isinstance(n_components, int):
+            raise TypeError(f"n_components is a number of directions, a whole number; got "
+                            f"{n_components!r}. A share of the variance goes in variance=.")
+        if n_components < 1:
+            raise ValueError(f"n_components must be at least 1, got {n_components}")
+        return None, n_components
+    if variance is None:
+        variance = DEFAULT_VARIANCE
+    if isinstance(variance, bool) or not 0 < variance <= 1:
+        raise ValueError(f"variance is a share of the variance, above 0 and at most 1 (0.99 "
+                         f"keeps 99%); got {variance!r}. A number of directions goes in "
+                         "n_components=.")
+    return float(variance), None
 
-    >>> x = torch.randn(60, 5, dtype=torch.float64)
-    >>> round(svcca(x, 2 * x), 6)
+
+def svcca(x: Tensor, y: Tensor, *, variance: float | None = None,
+          n_components: int | None = None) -> float:
+    """SVCCA (Raghu et al. 2017): keep each representation's top singular directions,
+    then the mean canonical correlation between them.
+
+    How much to keep, one of: variance, the share of each representation's variance
+    the kept directions explain (0.99 when neither is given; 1.0 keeps every
+    direction, which is plain mean CCA); n_components, a number of directions.
+    Dropping the low-variance directions keeps CCA from matching noise.
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> signal = torch.randn(200, 2, generator=g, dtype=torch.float64)
+    >>> noise = lambda: 0.01 * torch.randn(200, 4, generator=g, dtype=torch.float64)
+    >>> x = torch.cat([signal, noise()], 1)  # two strong directions, four of faint noise
+    >>> y = torch.cat([signal @ torch.randn(2, 2, generator=g, dtype=torch.float64), noise()], 1)
+    >>> round(svcca(x, y), 3)  # the 99% kept is the shared signal
     1.0
+    >>> svcca(x, y, variance=1.0) < 0.6  # all of it: the unrelated noise drags CCA down
+    True
     """
     x, y = _same_examples(x, y)
-    rho = canonical_correlations(_top_directions(x, keep), _top_directions(y, keep))
+    rho = canonical_correlations(_top_directions(x, variance, n_components),
+                                 _top_directions(y, variance, n_components))
     return float(rho.mean())
 
 
@@ -286,12 +349,13 @@ def pwcca(x: Tensor, y: Tensor) -> float:
 
 def layer_similarity(acts_a: dict[str, Tensor], acts_b: dict[str, Tensor], *,
                      index: str | Callable[[Tensor, Tensor], float] = "linear_cka",
-                     keep: float | int = 0.99) -> Tensor:
+                     variance: float | None = None, n_components: int | None = None) -> Tensor:
     """A similarity index between every layer of A and every layer of B:
     (len(acts_a), len(acts_b)), rows in acts_a's order.
 
-    index: "linear_cka" (default), "svcca" (keeping `keep` of each layer's variance, or
-    a count of directions), or any function index(x, y) -> float. For the two named
+    index: "linear_cka" (default), "svcca" (keeping a share `variance` of each layer's
+    variance, 0.99 by default, or `n_components` directions: see svcca), or any
+    function index(x, y) -> float. For the two named
     indices the expensive part (a layer's Gram matrix, its SVD) is computed once per
     layer, not once per pair: with flattened conv layers (tens of thousands of
     features) that is most of the time.
@@ -300,10 +364,13 @@ def layer_similarity(acts_a: dict[str, Tensor], acts_b: dict[str, Tensor], *,
     >>> a = {"l1": torch.randn(20, 4, generator=g), "l2": torch.randn(20, 6, generator=g)}
     >>> layer_similarity(a, a).diagonal().round(decimals=6)
     tensor([1., 1.], dtype=torch.float64)
-    >>> torch.allclose(layer_similarity(a, a, index="svcca", keep=3),
-    ...                layer_similarity(a, a, index=lambda x, y: svcca(x, y, keep=3)))
+    >>> torch.allclose(layer_similarity(a, a, index="svcca", n_components=3),
+    ...                layer_similarity(a, a, index=lambda x, y: svcca(x, y, n_components=3)))
     True
     """
+    if index != "svcca" and (variance is not None or n_components is not None):
+        raise ValueError("variance= and n_components= say how much SVCCA keeps: use them with "
+                         "index='svcca'")
     if callable(index):
         return torch.tensor([[index(xa, xb) for xb in acts_b.values()] for xa in acts_a.values()],
                             dtype=torch.float64)
@@ -316,8 +383,10 @@ def layer_similarity(acts_a: dict[str, Tensor], acts_b: dict[str, Tensor], *,
         def compare(kx, ky):
             return float((kx * ky).sum())
     elif index == "svcca":
+        _directions_to_keep(variance, n_components)  # a bad choice fails before any SVD
+
         def prepare(x):
-            return _top_directions(x, keep)
+            return _top_directions(x, variance, n_components)
 
         def compare(x, y):
             return float(canonical_correlations(x, y).mean())
@@ -373,8 +442,11 @@ def resample(a: Tensor, size: tuple[int, int]) -> Tensor:
     """Maps (N, C, H, W) resampled to (N, C, *size), positions kept at the same place in
     the image (area averaging to shrink, bilinear to enlarge).
 
-    >>> resample(torch.rand(2, 3, 8, 8), (4, 4)).shape
-    torch.Size([2, 3, 4, 4])
+    >>> a = torch.zeros(1, 1, 8, 8)
+    >>> a[..., :4, :4] = 1.0  # the top-left quarter is on
+    >>> resample(a, (2, 2))[0, 0]  # still the top-left quarter, on a coarser grid
+    tensor([[1., 0.],
+            [0., 0.]])
     """
     if tuple(a.shape[2:]) == tuple(size):
         return a
@@ -480,9 +552,13 @@ def stitched_logits(model_a: nn.Module, layer_a: Layer, model_b: nn.Module, laye
     size: the (H, W) of B's layer, if known (otherwise found with one extra image).
 
     >>> from interp_lib.organism.models import tiny_net
-    >>> net = tiny_net()
-    >>> stitched_logits(net, "relu1", net, "relu1", nn.Conv2d(6, 6, 1), torch.rand(2, 3, 8, 8)).shape
-    torch.Size([2, 10])
+    >>> net, x = tiny_net(), torch.rand(2, 3, 8, 8)
+    >>> identity = nn.Conv2d(6, 6, 1)
+    >>> with torch.no_grad():
+    ...     _ = identity.weight.copy_(torch.eye(6).view(6, 6, 1, 1)), identity.bias.zero_()
+    >>> stitched = stitched_logits(net, "relu1", net, "relu1", identity, x)
+    >>> torch.allclose(stitched, net(x), atol=1e-6)  # a network stitched to itself is itself
+    True
     """
     with torch.no_grad():
         a = run_with_cache(model_a, images, layer_a, stop=True)[1].only()
@@ -505,12 +581,16 @@ def train_stitch(model_a: nn.Module, layer_a: Layer, model_b: nn.Module, layer_b
     >>> from interp_lib.organism import data
     >>> from interp_lib.organism.models import tiny_net
     >>> held = data.make_batch(8, seed=1)
-    >>> s = train_stitch(tiny_net(0), "relu1", tiny_net(1), "relu1",
+    >>> net_a, net_b = tiny_net(0), tiny_net(1)
+    >>> before = net_b.conv2.weight.clone()
+    >>> s = train_stitch(net_a, "relu1", net_b, "relu1",
     ...                  lambda n, seed: (data.make_batch(n, seed).images,
     ...                                   data.make_batch(n, seed).labels),
     ...                  steps=2, batch_size=4, eval_images=held.images, eval_labels=held.labels)
-    >>> len(s.losses)
-    2
+    >>> s.penalty == s.accuracy_b - s.accuracy_stitched  # the accuracy B loses to A's features
+    True
+    >>> torch.equal(net_b.conv2.weight, before)  # only the 1x1 stitch learned
+    True
     """
     with torch.no_grad():
         a = run_with_cache(model_a, eval_images[:1], layer_a, stop=True)[1].only()

@@ -11,7 +11,7 @@ two seeds each, so that universality has something to compare. Remake any
 checkpoint with
 
     python -m interp_lib.zoo train conv5-s0
-    python -m interp_lib.zoo report          # accuracy and curve detectors, per model
+    python benchmarks/zoo_report.py          # accuracy and curve detectors, per model
 
 The zoo also ships the learned prior of chapter 2, "vae" (see
 `interp_lib.generative`), checksummed and remade the same way.
@@ -330,48 +330,17 @@ def middle_layers(model: ConvNet) -> list[str]:
     return relus[1:-1]
 
 
-def report(models: list[str] | None = None, n_images: int = 2000) -> str:
-    """Accuracy and curve-tuned channels of each organism, as printable text.
-
-    >>> print(report(["conv5-s0"], n_images=200))  # doctest: +SKIP
-    """
-    from interp_lib.tuning import curve_tuning, largest_gap
-
-    lines = []
-    for name in models or organism_names():
-        model = load(name)
-        acc = train.accuracy(model, n=n_images)
-        lines.append(f"{name}: held-out accuracy {acc:.1%} ({n_images} images)")
-        for layer in middle_layers(model):
-            t = curve_tuning(model, layer)
-            tuned, strict = t.tuned(), set(t.curve_detectors())
-            prefs = [float(t.preferred[c]) for c in tuned]
-            strict_prefs = [float(t.preferred[c]) for c in strict]
-            lines.append(f"  {layer}: {len(tuned)} curve-tuned channels (peak/mean >= 3), "
-                         f"largest orientation gap {largest_gap(prefs):.1f} deg; "
-                         f"{len(strict)} of them prefer curves to lines, "
-                         f"gap {largest_gap(strict_prefs):.1f} deg")
-            for c in sorted(tuned, key=lambda c: float(t.preferred[c])):
-                lines.append(f"    channel {c:3d}: preferred {float(t.preferred[c]):5.1f} deg, "
-                             f"peak/mean {float(t.peak_to_mean[c]):5.2f}, "
-                             f"opposite/peak {float(t.opposite[c]):.2f}"
-                             + ("" if c in strict else ", answers a line more strongly"))
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m interp_lib.zoo", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_train = sub.add_parser("train", help="train a shipped model from scratch and save it")
     p_train.add_argument("names", nargs="+", choices=organism_names() + list(GENERATORS))
     p_train.add_argument("--out", default=None, help="weights folder (default: the package's)")
-    p_report = sub.add_parser("report", help="accuracy and curve detectors of each organism")
-    p_report.add_argument("names", nargs="*", help="organisms (default: all)")
     sub.add_parser("list", help="list the models")
     args = parser.parse_args(argv)
     if args.command == "list":
         print("\n".join(names()))
-    elif args.command == "train":
+    else:
         for name in args.names:
             entry = train_and_save(name, args.out)
             quality = (f"{entry['held_out_accuracy']:.1%} held-out accuracy"
@@ -379,11 +348,6 @@ def main(argv: list[str] | None = None) -> int:
                        f"reconstruction error {entry['reconstruction_error']:.3f}")
             print(f"{name}: {quality}, {entry['train_seconds']:.0f} s, "
                   f"sha256 {entry['sha256'][:16]}...")
-    else:
-        unknown = [n for n in args.names if n not in ORGANISMS]
-        if unknown:
-            parser.error(f"unknown organism(s) {unknown}; choose from {organism_names()}")
-        print(report(args.names or None))
     return 0
 
 

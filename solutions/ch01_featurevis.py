@@ -105,11 +105,12 @@ def ascent_step(image: Tensor, score_fn: Callable[[Tensor], Tensor], lr: float) 
     "(torch.nn.functional.normalize). Then S = V V^T is the (N, N) matrix of cosine "
     "similarities.",
     "Average S over the N * (N - 1) pairs of *different* images (leave out the "
-    "diagonal, where every image is similar to itself) and return minus that.",
+    "diagonal, where every image is similar to itself) and return that mean.",
 ])
 def diversity_value(acts: Tensor) -> Tensor:
-    """Lucid's diversity term for a batch: minus the mean cosine similarity between
-    the Gram matrices of different images. Higher means more diverse.
+    """Lucid's diversity term for a batch: the mean cosine similarity between the Gram
+    matrices of different images. It measures how *alike* the images are (1 for
+    identical ones), so a render subtracts it: `channel - k * diversity`.
 
     acts: (N, C, H, W) with N >= 2. Returns a scalar tensor.
     """
@@ -119,5 +120,5 @@ def diversity_value(acts: Tensor) -> Tensor:
     gram = torch.bmm(flat, flat.transpose(1, 2)).reshape(n, -1)
     v = torch.nn.functional.normalize(gram, dim=1)
     sim = v @ v.T
-    return -(sim.sum() - sim.diagonal().sum()) / (n * (n - 1))
+    return (sim.sum() - sim.diagonal().sum()) / (n * (n - 1))
     # END SOLUTION

@@ -1,3 +1,5 @@
+import functools
+
 import pytest
 import torch
 from torch import nn
@@ -104,7 +106,8 @@ def test_smoothgrad_averages_noisy_copies_and_is_seeded():
     lin = nn.Linear(4, 2)
     x = torch.randn(3, 4)
     # The gradient of a linear model does not depend on the input: noise changes nothing.
-    assert torch.allclose(attribution.smoothgrad(lin, x, 1, method=attribution.saliency, absolute=False),
+    assert torch.allclose(attribution.smoothgrad(lin, x, 1, attribution=attribution.saliency,
+                                                 absolute=False),
                           lin.weight[1].expand(3, 4), atol=1e-6)
     model = zoo.load("conv5-s0")
     imgs = data.make_batch(2, seed=8).images
@@ -112,7 +115,7 @@ def test_smoothgrad_averages_noisy_copies_and_is_seeded():
     b = attribution.smoothgrad(model, imgs, 0, n_samples=4, seed=1)
     c = attribution.smoothgrad(model, imgs, 0, n_samples=4, seed=2)
     assert torch.equal(a, b) and not torch.equal(a, c) and a.shape == imgs.shape
-    sg_ig = attribution.smoothgrad(model, imgs, 0, method=attribution.integrated_gradients,
+    sg_ig = attribution.smoothgrad(model, imgs, 0, attribution=attribution.integrated_gradients,
                                    n_samples=2, n_steps=4)
     assert sg_ig.shape == imgs.shape
 
@@ -281,7 +284,7 @@ def test_smoothgrad_forms():
     lin = nn.Linear(4, 2)
     x = torch.randn(3, 4)
     w = lin.weight[1].detach().expand(3, 4)
-    kw = dict(method=attribution.saliency, absolute=False, n_samples=5)
+    kw = dict(attribution=attribution.saliency, absolute=False, n_samples=5)
     assert torch.allclose(attribution.smoothgrad(lin, x, 1, form="smoothgrad_sq", **kw), w**2)
     assert torch.allclose(attribution.smoothgrad(lin, x, 1, form="vargrad", **kw),
                           torch.zeros(3, 4), atol=1e-6)
@@ -310,3 +313,116 @@ def test_bad_input_is_explained():
         attribution.occlusion(model, x, 0, window=100)
     with pytest.raises(ValueError, match="convolutional layer"):
         attribution.grad_cam(model, x, 0, "fc")
+
+
+# --- cases from Captum's own tests ------------------------------------------------------
+
+def captum_one_conv_net():
+    """Captum's BasicModel_ConvNet_One_Conv, as a Sequential: conv (1 -> 2 channels, 3x3,
+    weights 1, biases -50 and -75), ReLU, flatten, linear (8 -> 4: +1 on the first five
+    inputs, -1 on the last three), ReLU. Layer "0" is the conv."""
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8, 4), nn.ReLU())
+    with torch.no_grad():
+        net[0].weight.fill_(1.0)
+        net[0].bias.copy_(torch.tensor([-50.0, -75.0]))
+        net[3].weight.copy_(torch.cat([torch.ones(4, 5), -torch.ones(4, 3)], dim=1))
+        net[3].bias.zero_()
+    return net.eval()
+
+
+def test_layer_methods_work_on_a_model_whose_parameters_are_frozen():
+    # Captum's test_grad_cam.py, test_simple_input_conv_no_grad: some code freezes every
+    # parameter before interpreting a model; Grad-CAM must still find the layer's gradient.
+    x = torch.arange(16.0).view(1, 1, 4, 4)
+    live = captum_one_conv_net()
+    frozen = captum_one_conv_net()
+    for p in frozen.parameters():
+        p.requires_grad = False
+    cam = attribution.grad_cam(frozen, x, 0, "0", relu=False, upsample=False)
+    assert torch.allclose(cam, torch.tensor([[[[11.25, 13.5], [20.25, 22.5]]]]))  # Captum's values
+    assert torch.equal(cam, attribution.grad_cam(live, x, 0, "0", relu=False, upsample=False))
+    assert torch.equal(attribution.channel_attribution(frozen, x, 0, "0"),
+                       attribution.channel_attribution(live, x, 0, "0"))
+    assert not any(p.requires_grad for p in frozen.parameters())  # the caller's flags stay
+    assert all(p.requires_grad for p in live.parameters())
+    assert all(p.grad is None for p in [*frozen.parameters(), *live.parameters()])
+
+
+class CaptumBasicModel(nn.Module):
+    """Captum's BasicModel: f(x) = 1 - ReLU(1 - x), one number in, one number out: inputs (N,)."""
+
+    def forward(self, x):
+        return 1 - torch.relu(1 - x)
+
+
+@pytest.mark.parametrize("method", ["riemann_right", "riemann_left", "riemann_middle",
+                                    "riemann_trapezoid", "gausslegendre"])
+def test_integrated_gradients_on_inputs_of_one_number_per_example(method):
+    # Captum's test_integrated_gradients_basic.py, _assert_univariable: BasicModel at 1, 0 and
+    # -1 against a zero baseline, with every quadrature rule; here the three as one batch (N,).
+    x = torch.tensor([1.0, 0.0, -1.0])
+    attr, delta = attribution.integrated_gradients(CaptumBasicModel(), x, None, method=method,
+                                                   n_steps=1500, return_convergence_delta=True)
+    assert attr.shape == (3,) and delta.shape == (3,)
+    assert torch.allclose(attr, torch.tensor([1.0, 0.0, -1.0]), atol=0.05)  # f(x) - f(0)
+    assert delta.abs().max() < 0.05
+
+
+@pytest.mark.parametrize("method", ["riemann_left", "riemann_trapezoid", "gausslegendre"])
+def test_integrated_gradients_quadrature_rule_passes_through_smoothgrad(method):
+    # Captum's _assert_univariable again, through NoiseTunnel(ig).attribute(..., method=method):
+    # SmoothGrad's own option names the attribution function, so IG's `method` reaches IG.
+    x = torch.tensor([1.0, 0.0, -1.0])
+    sg = attribution.smoothgrad(CaptumBasicModel(), x, None, attribution=attribution.integrated_gradients,
+                                method=method, n_steps=200, stdev=0.002, n_samples=20)
+    assert torch.allclose(sg, torch.tensor([1.0, 0.0, -1.0]), atol=0.05)
+    model = zoo.load("conv3-s0")
+    imgs = data.make_batch(1, seed=17).images
+    through = attribution.smoothgrad(model, imgs, 2, attribution=attribution.integrated_gradients,
+                                     method=method, n_steps=4, n_samples=2, seed=3)
+    by_hand = attribution.smoothgrad(model, imgs, 2, n_samples=2, seed=3, attribution=functools.partial(
+        attribution.integrated_gradients, method=method, n_steps=4))
+    assert torch.equal(through, by_hand)
+    other = "riemann_right" if method != "riemann_right" else "riemann_left"
+    assert not torch.allclose(through, attribution.smoothgrad(
+        model, imgs, 2, attribution=attribution.integrated_gradients, method=other, n_steps=4,
+        n_samples=2, seed=3))  # the rule really is used
+    with pytest.raises(TypeError, match="attribution="):  # the old spelling is explained
+        attribution.smoothgrad(model, imgs, 2, method=attribution.integrated_gradients)
+
+
+def plain_conv_net():
+    """A conv net with no input check of its own (unlike the zoo's organisms)."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                         nn.Flatten(), nn.Linear(4, 2)).eval()
+
+
+@pytest.mark.parametrize("method", [
+    attribution.saliency,
+    attribution.input_x_gradient,
+    functools.partial(attribution.integrated_gradients, n_steps=4),
+    functools.partial(attribution.smoothgrad, n_samples=2),
+    functools.partial(attribution.occlusion, window=4, stride=4),
+    functools.partial(attribution.grad_cam, layer="1"),
+    functools.partial(attribution.channel_attribution, layer="1"),
+], ids=["saliency", "input_x_gradient", "integrated_gradients", "smoothgrad", "occlusion",
+        "grad_cam", "channel_attribution"])
+def test_one_image_without_its_batch_dimension_is_refused_in_plain_words(method):
+    net = plain_conv_net()
+    image = torch.rand(3, 8, 8)
+    with pytest.raises(ValueError, match=r"one image \(C, H, W\)\? add a batch dimension with "
+                                         r"x\.unsqueeze\(0\)"):
+        method(net, image, 1)
+    assert method(net, image.unsqueeze(0), 1).shape[0] == 1  # the batch of one works
+
+
+def test_methods_that_need_images_say_so_and_gradient_methods_stay_generic():
+    mlp = nn.Sequential(nn.Linear(5, 4), nn.ReLU(), nn.Linear(4, 2))
+    x = torch.rand(3, 5)
+    for method in (attribution.grad_cam, attribution.channel_attribution):
+        with pytest.raises(ValueError, match=r"needs images \(N, C, H, W\)"):
+            method(mlp, x, 1, "1")
+    assert attribution.saliency(mlp, x, 1).shape == (3, 5)
+    assert attribution.integrated_gradients(mlp, x, 1, n_steps=4).shape == (3, 5)
+    assert attribution.occlusion(mlp, x, 1, window=1, stride=1).shape == (3, 5)

@@ -55,16 +55,49 @@ def test_algebra():
         c + "relu3"
 
 
-def test_diversity_is_highest_for_different_images():
+def test_diversity_measures_how_alike_the_images_are():
     same = {"relu3": torch.rand(1, 5, 4, 4).expand(3, 5, 4, 4).clone()}
     diff = {"relu3": torch.zeros(3, 5, 4, 4)}
     for i in range(3):
         diff["relu3"][i, i] = 1.0  # each image uses a different channel
     d = obj.diversity("relu3")
-    assert torch.allclose(d(same), torch.tensor(-1.0))
+    assert torch.allclose(d(same), torch.tensor(1.0))  # Lucid's sign: alike is high
     assert torch.allclose(d(diff), torch.tensor(0.0))
+    acts = {"relu3": torch.rand(4, 5, 3, 3, generator=torch.Generator().manual_seed(0))}
+    assert torch.allclose(d(acts), gram_similarity(acts["relu3"]))
     with pytest.raises(ValueError, match="at least 2"):
         d({"relu3": torch.rand(1, 5, 4, 4)})
+
+
+def gram_similarity(a):
+    """Mean cosine similarity of the flattened Gram matrices of different batch elements,
+    written out pair by pair."""
+    grams = [(x.flatten(1) @ x.flatten(1).T).flatten() for x in a]
+    sims = [torch.nn.functional.cosine_similarity(grams[i], grams[j], dim=0)
+            for i in range(len(a)) for j in range(len(a)) if i != j]
+    return torch.stack(sims).mean()
+
+
+def test_subtracting_diversity_spreads_a_batched_render_apart():
+    # Lucent's tests/optvis/test_objectives.py, test_diversity: a few Adam steps on
+    # `channel - 100 * diversity` for a batch must improve the objective. Lucid's own
+    # notebooks write the term the same way, so it must measure likeness: here the
+    # images' Gram similarity must fall compared with a render of the channel alone.
+    from interp_lib.hooks import run_with_cache
+    from interp_lib.optvis.render import render
+    from interp_lib.organism.models import tiny_net
+
+    net = tiny_net()
+    kw = dict(size=32, batch_size=3, steps=30, transforms=None, seed=1, progress=False)
+    plain = render(net, obj.channel("relu2", 3), **kw)
+    diverse = render(net, obj.channel("relu2", 3) - 10 * obj.diversity("relu2"), **kw)
+    assert diverse.history[-1] > diverse.history[0]
+
+    def similarity(images):
+        return float(gram_similarity(run_with_cache(net, images, "relu2")[1].only()))
+
+    assert similarity(plain.images) > 0.99  # without the term the three renders agree
+    assert similarity(diverse.images) < similarity(plain.images) - 0.2
 
 
 def test_channel_interpolate_weights_run_from_one_channel_to_the_other():
@@ -140,3 +173,36 @@ def test_objectives_are_named_from_their_arguments():
     assert obj.neuron("relu3", 4, x=2).name == "neuron('relu3', 4, x=2)"
     assert (obj.channel("relu3", 4) - 0.5 * obj.total_variation()).name == \
         "channel('relu3', 4) + -(0.5 * total_variation())"
+
+
+def test_the_objective_decorator_names_objectives_and_finds_their_layers():
+    # Lucid's wrap_objective names an objective from its function and arguments.
+    @obj.objective
+    def contrast(layer1, channel1, layer2, channel2, *, weight=1.0, batch=None):
+        def fn(acts):
+            return acts[layer1][:, channel1].mean() - weight * acts[layer2][:, channel2].mean()
+        return fn
+
+    c = contrast("relu3", 1, "relu2", 0, weight=2.0)
+    assert c.name == "contrast('relu3', 1, 'relu2', 0, weight=2.0)"
+    assert c.layers == ("relu3", "relu2")
+    assert contrast("relu3", 1, "relu2", 0, weight=1.0, batch=None).name == \
+        "contrast('relu3', 1, 'relu2', 0)"  # arguments at their defaults are left out
+    a = acts()
+    assert torch.allclose((c - 0.5 * obj.l1())(a),
+                          a["relu3"][:, 1].mean() - 2 * a["relu2"][:, 0].mean() - 0.5 * obj.l1()(a))
+    assert (c + obj.class_logit(0)).layers == ("relu3", "relu2", obj.OUTPUT)
+    with pytest.raises(TypeError, match="names a layer"):
+        contrast(3, 1, "relu2", 0)
+
+    @obj.objective(reads=[obj.INPUT])
+    def brightness():
+        return lambda acts: acts[obj.INPUT].mean()
+
+    assert brightness().name == "brightness()" and brightness().layers == (obj.INPUT,)
+    # Every built-in objective is made by it, so the names follow the one rule.
+    assert obj.direction("relu3", [1.0, 0.0], cossim_pow=2).name == \
+        "direction('relu3', [1.0, 0.0], cossim_pow=2)"
+    assert obj.direction("relu3", torch.ones(5)).name == "direction('relu3', ...)"
+    assert obj.channel_interpolate("relu2", 0, "relu3", 4).layers == ("relu2", "relu3")
+    assert obj.total_variation().layers == (obj.INPUT,) and obj.l2(0.5).name == "l2()"

@@ -220,3 +220,45 @@ def test_render_leaves_a_training_model_in_training_mode(net):
         assert net.training
     finally:
         net.eval()
+
+
+def _count(module):
+    calls = []
+    return calls, module.register_forward_hook(lambda *a: calls.append(1))
+
+
+def test_a_render_stops_each_pass_at_the_deepest_layer_it_reads(net):
+    calls, handle = _count(net.fc)
+    try:
+        inner = render.render(net, obj.channel("relu1", 0), size=16, steps=6, progress=False)
+        n_inner = len(calls)
+        render.render(net, obj.class_logit(0), size=16, steps=6, progress=False)
+    finally:
+        handle.remove()
+    assert n_inner == 1  # only the first pass, which checks that the layer runs once
+    assert len(calls) - n_inner == 6  # a class logit needs the whole network at every step
+    # Stopping early changes nothing but the cost: the same render as a full pass gives
+    # (an objective that also reads the output, times 0, keeps every pass complete).
+    full = render.render(net, obj.channel("relu1", 0) + 0 * obj.class_logit(0), size=16, steps=6,
+                         progress=False)
+    assert torch.allclose(inner.images, full.images, atol=1e-6)
+    assert inner.history == pytest.approx(full.history, abs=1e-5)
+
+
+def test_a_layer_that_runs_twice_is_never_cut_short():
+    class Twice(torch.nn.Module):  # one conv applied twice: the objective reads its last output
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 3, 3, padding=1)
+
+        def forward(self, x):
+            return self.conv(torch.relu(self.conv(x))).mean(dim=(2, 3))
+
+    model = Twice()
+    calls, handle = _count(model.conv)
+    try:
+        render.render(model, obj.channel("conv", 0), size=8, steps=4, progress=False,
+                      redirect_relu_steps=0)
+    finally:
+        handle.remove()
+    assert len(calls) == 8

@@ -163,17 +163,18 @@ def check_diversity_value(fn) -> None:
     out = out.reshape(())
     ref = obj.diversity("x")({"x": a})
     if torch.isclose(out, -ref, rtol=1e-4):
-        fail("your sign is flipped: return *minus* the mean similarity, so higher is more diverse.")
+        fail("your sign is flipped: return the mean similarity itself, as Lucid does. The term "
+             "measures how alike the images are, and a render subtracts it.")
     n = a.shape[0]
-    with_diagonal = (ref * n * (n - 1) - n) / (n * n)
+    with_diagonal = (ref * n * (n - 1) + n) / (n * n)
     if torch.isclose(out, with_diagonal, rtol=1e-4):
         fail("you averaged over all pairs including each image with itself; leave out the diagonal.")
     expect_close(out, ref, "Cosine similarity of flattened Gram matrices, averaged over pairs "
-                 "of different images, negated.", what="diversity_value(acts)")
+                 "of different images.", what="diversity_value(acts)")
     same = a[:1].expand(3, -1, -1, -1).clone()
-    expect_close(call(fn, same, what="diversity_value").reshape(()), torch.tensor(-1.0),
-                 "Three identical images have similarity 1 with each other, so their "
-                 "diversity is -1.", what="diversity_value(three identical images)")
+    expect_close(call(fn, same, what="diversity_value").reshape(()), torch.tensor(1.0),
+                 "Three identical images have similarity 1 with each other, the term's "
+                 "largest value.", what="diversity_value(three identical images)")
     silent = a.clone()
     silent[1] = 0.0  # an image that leaves the layer silent: its Gram matrix is all zeros
     out = call(fn, silent, what="diversity_value(acts) with a silent image")

@@ -7,7 +7,15 @@ pass, wrapped so that objectives compose with ordinary arithmetic, as in Lucid:
     obj = sum(channel("relu3", c, batch=i) for i, c in enumerate([4, 7, 9]))
 
 One sign convention everywhere: **objectives are maximised**. Regularizers
-(total_variation, l1, l2) measure something unwanted, so you subtract them.
+(total_variation, l1, l2) and diversity measure something unwanted (noise,
+saturated pixels, images that look alike), so you subtract them:
+
+    obj = channel("relu3", 4) - 10 * diversity("relu3")   # a batch of different images
+
+Every objective is written one way, as with Lucid's `wrap_objective`: a
+function of the objective's arguments, decorated with `@objective`, that
+returns the inner function of the activations; the decorator names the
+objective from its arguments and records the layers it reads.
 
 Conventions: each objective is averaged over positions where it has them and
 *summed over the batch elements it applies to*, so that every image of a
@@ -19,7 +27,10 @@ model's output, (N, classes)).
 
 from __future__ import annotations
 
+import functools
+import inspect
 import numbers
+import re
 from collections.abc import Callable, Sequence
 
 import torch
@@ -30,7 +41,13 @@ Acts = dict[str, Tensor]
 
 
 class Objective:
-    """A scalar function of activations. Combine with +, -, *, unary -, and sum()."""
+    """A scalar function of activations. Combine with +, -, *, unary -, and sum().
+
+    >>> acts = {"relu3": torch.ones(1, 2, 3, 3), "input": torch.full((1, 3, 4, 4), 0.5)}
+    >>> goal = channel("relu3", 0) - 0.1 * total_variation()
+    >>> goal.layers, goal(acts)  # the layers to record; a flat image costs no penalty
+    (('relu3', 'input'), tensor(1.))
+    """
 
     def __init__(self, fn: Callable[[Acts], Tensor], layers: Sequence[str] = (), name: str = "?"):
         self.fn = fn
@@ -115,15 +132,101 @@ def _check_channel(a: Tensor, layer: str, channel: int) -> None:
                          f"channels (0 to {a.shape[1] - 1})")
 
 
+# --- the decorator that makes objectives ---------------------------------------------
+
+_LAYER_PARAMETER = re.compile(r"layer\d*")
+
+
+def _shown(value) -> str:
+    """An argument as it appears in an objective's name: strings (layer names) and short
+    values in full; a long value (a vector of weights, a tensor) as ..., as in Lucid."""
+    text = repr(value)
+    return text if isinstance(value, str) or (len(text) <= 20 and "\n" not in text) else "..."
+
+
+def _is_default(value, default) -> bool:
+    if default is inspect.Parameter.empty:
+        return False
+    if value is default:
+        return True
+    if isinstance(value, Tensor):
+        return False
+    try:
+        return bool(value == default)
+    except (TypeError, ValueError, RuntimeError):
+        return False
+
+
+def _name_and_layers(make: Callable, args: tuple, kwargs: dict) -> tuple[str, list[str]]:
+    """The objective's name and the layers it reads, from the arguments of one call."""
+    signature = inspect.signature(make)
+    bound = signature.bind(*args, **kwargs)  # a wrong call fails here, as a plain call would
+    parts, layers = [], []
+    for param in signature.parameters.values():
+        if param.name not in bound.arguments:
+            continue  # left at its default
+        value = bound.arguments[param.name]
+        if _LAYER_PARAMETER.fullmatch(param.name):
+            if not isinstance(value, str):
+                raise TypeError(f"{make.__name__}: {param.name} names a layer, such as 'relu3'; "
+                                f"got {value!r}")
+            layers.append(value)
+        if param.kind is param.VAR_POSITIONAL:
+            parts += [_shown(v) for v in value]
+        elif param.kind is param.VAR_KEYWORD:
+            parts += [f"{k}={_shown(v)}" for k, v in value.items()]
+        elif _is_default(value, param.default):
+            continue
+        elif param.kind is param.KEYWORD_ONLY:
+            parts.append(f"{param.name}={_shown(value)}")
+        else:
+            parts.append(_shown(value))
+    return f"{make.__name__}({', '.join(parts)})", layers
+
+
+def objective(make: Callable | None = None, *, reads: Sequence[str] = ()):
+    """Turn `make(*args) -> fn(acts)` into `make(*args) -> Objective`, named, with its layers.
+
+    The decorated function takes the objective's arguments and returns its inner
+    function of the activations, fn(acts) -> scalar tensor. The decorator adds:
+
+    - the name, from the function's name and the arguments of the call in the
+      order of the signature: positional parameters by value, keyword-only ones
+      as name=value; an argument left at (or given as) its default is left out,
+      and a long value (a vector, a tensor) is shown as ...;
+    - the layers it reads, by one rule: the values of the parameters called
+      `layer`, `layer1`, `layer2`, ... (each a layer name), in signature order,
+      followed by `reads`, for objectives of the image (INPUT) or of the
+      model's output (OUTPUT): `@objective(reads=[INPUT])`.
+
+    >>> @objective
+    ... def channel_max(layer, channel, *, batch=None):
+    ...     "A channel's largest activation, wherever it is."
+    ...     def fn(acts):
+    ...         a = acts[layer] if batch is None else acts[layer][batch:batch + 1]
+    ...         return a[:, channel].amax(dim=(1, 2)).sum()
+    ...     return fn
+    >>> peak = channel_max("relu3", 2, batch=None)  # batch at its default: not in the name
+    >>> peak, peak.layers
+    (Objective(channel_max('relu3', 2)), ('relu3',))
+    >>> (peak - 0.1 * total_variation()).layers  # it composes like the built-in objectives
+    ('relu3', 'input')
+    """
+    def decorate(make: Callable) -> Callable[..., Objective]:
+        @functools.wraps(make)
+        def build(*args, **kwargs) -> Objective:
+            name, layers = _name_and_layers(make, args, kwargs)
+            fn = make(*args, **kwargs)
+            if not callable(fn):
+                raise TypeError(f"{make.__name__} must return its inner function of the "
+                                f"activations, fn(acts) -> scalar tensor; it returned "
+                                f"{type(fn).__name__}")
+            return Objective(fn, [*layers, *reads], name)
+        return build
+    return decorate if make is None else decorate(make)
+
+
 # --- the objectives -------------------------------------------------------------------
-
-def _label(kind: str, *args, batch: int | None = None, **kwargs) -> str:
-    """An objective's name, from its arguments: `channel('relu3', 4, batch=0)`."""
-    parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items() if v is not None]
-    if batch is not None:
-        parts.append(f"batch={batch}")
-    return f"{kind}({', '.join(parts)})"
-
 
 def _position(a: Tensor, layer: str, x: int | None, y: int | None) -> tuple[int, int]:
     """(row, col) of the position (x, y), each defaulting to the centre: W // 2, H // 2."""
@@ -144,45 +247,56 @@ def _vector(vector: Tensor | Sequence[float], a: Tensor, layer: str, what: str) 
     return v
 
 
+@objective
 def neuron(layer: str, channel: int, *, x: int | None = None, y: int | None = None,
-           batch: int | None = None) -> Objective:
+           batch: int | None = None):
     """One neuron: a channel at one position, column x and row y (the centre by default:
-    x = W // 2, y = H // 2).
+    x = W // 2, y = H // 2). What excites the unit whose receptive field is there.
 
-    >>> neuron("relu3", 4)({"relu3": torch.ones(2, 8, 5, 5)})
-    tensor(2.)
+    >>> a = torch.zeros(1, 8, 5, 5)
+    >>> a[0, 4, 2, 2] = 3.0  # channel 4 fires at the centre, nowhere else
+    >>> neuron("relu3", 4)({"relu3": a}), neuron("relu3", 4, x=0, y=0)({"relu3": a})
+    (tensor(3.), tensor(0.))
     """
     def fn(acts: Acts) -> Tensor:
         a = _pick_batch(_layer(acts, layer), batch)
         _check_channel(a, layer, channel)
         row, col = _position(a, layer, x, y)
         return a[:, channel, row, col].sum()
-    return Objective(fn, [layer], _label("neuron", layer, channel, x=x, y=y, batch=batch))
+    return fn
 
 
-def channel(layer: str, channel: int, *, batch: int | None = None) -> Objective:
-    """A channel: its mean activation over all positions.
+@objective
+def channel(layer: str, channel: int, *, batch: int | None = None):
+    """A channel: its mean activation over all positions. What the feature looks like
+    wherever in the image it appears (renders usually tile it).
 
-    >>> channel("relu3", 1)({"relu3": torch.arange(8.).view(1, 2, 2, 2)})
-    tensor(5.5000)
+    >>> a = torch.zeros(1, 8, 4, 4)
+    >>> a[0, 4, 0, 0] = 16.0  # channel 4 fires in one corner only
+    >>> channel("relu3", 4)({"relu3": a})  # the mean over 16 positions: anywhere counts
+    tensor(1.)
     """
     def fn(acts: Acts) -> Tensor:
         a = _pick_batch(_layer(acts, layer), batch)
         _check_channel(a, layer, channel)
         return a[:, channel].mean(dim=(1, 2)).sum()
-    return Objective(fn, [layer], _label("channel", layer, channel, batch=batch))
+    return fn
 
 
-def layer(layer: str, *, batch: int | None = None) -> Objective:
+@objective
+def layer(layer: str, *, batch: int | None = None):
     """A whole layer, DeepDream's objective: the mean of its squared activations.
+    Whatever the layer already sees in the image, amplified.
 
-    >>> layer("relu3")({"relu3": torch.full((1, 2, 3, 3), 2.0)})
-    tensor(4.)
+    >>> a = torch.zeros(1, 2, 2, 2)
+    >>> a[0, 0, 0, 0], a[0, 1, 1, 1] = 2.0, -2.0  # two strong activations, opposite signs
+    >>> layer("relu3")({"relu3": a})  # squared: both count, whatever their channel or sign
+    tensor(1.)
     """
     def fn(acts: Acts) -> Tensor:
         a = _pick_batch(_layer(acts, layer, ndim=None), batch)
         return (a**2).flatten(1).mean(dim=1).sum()
-    return Objective(fn, [layer], _label("layer", layer, batch=batch))
+    return fn
 
 
 deepdream = layer
@@ -200,74 +314,85 @@ def _dot_cossim(a: Tensor, v: Tensor, cossim_pow: float) -> Tensor:
     return dot * cos.clamp_min(0.1) ** cossim_pow
 
 
+@objective
 def direction(layer: str, vector: Tensor | Sequence[float], *, cossim_pow: float = 0.0,
-              batch: int | None = None) -> Objective:
+              batch: int | None = None):
     """A direction in a layer's channel space: the dot product of each position's
-    activation vector (C,) with `vector` (C,), averaged over positions.
+    activation vector (C,) with `vector` (C,), averaged over positions. A feature
+    that is a mix of channels rather than one of them.
 
     cossim_pow > 0 multiplies the dot product by its cosine similarity to that
     power (Lucid's `direction` with `cossim_pow`): the image must then point
     *along* the vector, not merely have a large component on it.
 
-    >>> direction("relu3", [1.0, -1.0])({"relu3": torch.ones(1, 2, 4, 4)})
-    tensor(0.)
+    >>> both = {"relu3": torch.ones(1, 2, 4, 4)}  # channels 0 and 1 fire together
+    >>> direction("relu3", [1.0, 1.0])(both), direction("relu3", [1.0, -1.0])(both)
+    (tensor(2.), tensor(0.))
     """
     def fn(acts: Acts) -> Tensor:
         a = _pick_batch(_layer(acts, layer), batch)
         v = _vector(vector, a, layer, "direction")
         return _dot_cossim(a, v, cossim_pow).mean(dim=(1, 2)).sum()
-    return Objective(fn, [layer], _label("direction", layer, cossim_pow=cossim_pow or None,
-                                         batch=batch))
+    return fn
 
 
+@objective
 def direction_neuron(layer: str, vector: Tensor | Sequence[float], *, x: int | None = None,
-                     y: int | None = None, cossim_pow: float = 0.0,
-                     batch: int | None = None) -> Objective:
+                     y: int | None = None, cossim_pow: float = 0.0, batch: int | None = None):
     """A direction at one position (the centre by default): Lucid's `direction_neuron`.
 
-    >>> direction_neuron("relu3", [2.0, 0.0])({"relu3": torch.ones(1, 2, 3, 3)})
-    tensor(2.)
+    >>> a = torch.zeros(1, 2, 3, 3)
+    >>> a[0, :, 1, 1] = 1.0  # both channels fire at the centre only
+    >>> v = [1.0, 1.0]
+    >>> direction_neuron("relu3", v)({"relu3": a}), direction("relu3", v)({"relu3": a})
+    (tensor(2.), tensor(0.2222))
     """
     def fn(acts: Acts) -> Tensor:
         a = _pick_batch(_layer(acts, layer), batch)
         v = _vector(vector, a, layer, "direction")
         row, col = _position(a, layer, x, y)
         return _dot_cossim(a[:, :, row, col], v, cossim_pow).sum()
-    return Objective(fn, [layer], _label("direction_neuron", layer, x=x, y=y,
-                                         cossim_pow=cossim_pow or None, batch=batch))
+    return fn
 
 
-def channel_weight(layer: str, weight: Tensor | Sequence[float], *,
-                   batch: int | None = None) -> Objective:
-    """A weighted sum of channels: sum over c of weight[c] * channel c's mean over positions.
+@objective
+def channel_weight(layer: str, weight: Tensor | Sequence[float], *, batch: int | None = None):
+    """A weighted sum of channels: sum over c of weight[c] * channel c's mean over
+    positions. A negative weight asks a channel to stay quiet.
 
     weight: (C,). Lucent's `channel_weight`; with a one-hot weight it is `channel`.
 
-    >>> channel_weight("relu3", [0.5, 2.0])({"relu3": torch.ones(1, 2, 3, 3)})
-    tensor(2.5000)
+    >>> a = torch.zeros(1, 3, 2, 2)
+    >>> a[:, 0], a[:, 2] = 1.0, 1.0  # channels 0 and 2 fire
+    >>> channel_weight("relu3", [1.0, 0.0, -1.0])({"relu3": a})  # 0 wanted, 2 not: no gain
+    tensor(0.)
     """
     def fn(acts: Acts) -> Tensor:
         a = _pick_batch(_layer(acts, layer), batch)
         w = _vector(weight, a, layer, "weight")
         return (a.mean(dim=(2, 3)) * w).sum()
-    return Objective(fn, [layer], _label("channel_weight", layer, batch=batch))
+    return fn
 
 
+@objective
 def neuron_weight(layer: str, weight: Tensor | Sequence[float], *, x: int | None = None,
-                  y: int | None = None, batch: int | None = None) -> Objective:
+                  y: int | None = None, batch: int | None = None):
     """A weighted sum of the neurons at one position (the centre by default).
 
     weight: (C,). Lucent's `neuron_weight`.
 
-    >>> neuron_weight("relu3", [1.0, 3.0])({"relu3": torch.ones(1, 2, 3, 3)})
-    tensor(4.)
+    >>> a = torch.zeros(1, 2, 3, 3)
+    >>> a[0, 1, 1, 1] = 1.0  # channel 1 fires at the centre
+    >>> w = [0.0, 3.0]
+    >>> neuron_weight("relu3", w)({"relu3": a}), neuron_weight("relu3", w, x=0, y=0)({"relu3": a})
+    (tensor(3.), tensor(0.))
     """
     def fn(acts: Acts) -> Tensor:
         a = _pick_batch(_layer(acts, layer), batch)
         w = _vector(weight, a, layer, "weight")
         row, col = _position(a, layer, x, y)
         return (a[:, :, row, col] * w).sum()
-    return Objective(fn, [layer], _label("neuron_weight", layer, x=x, y=y, batch=batch))
+    return fn
 
 
 def _check_class(logits: Tensor, cls: int) -> None:
@@ -276,42 +401,57 @@ def _check_class(logits: Tensor, cls: int) -> None:
                          f"classes (0 to {logits.shape[1] - 1})")
 
 
-def class_logit(cls: int, *, batch: int | None = None) -> Objective:
-    """A class's logit: the model's output before the softmax.
+@objective(reads=[OUTPUT])
+def class_logit(cls: int, *, batch: int | None = None):
+    """A class's logit: the model's output before the softmax, the evidence for that
+    class alone, whatever the other classes do.
 
-    >>> class_logit(1)({"output": torch.tensor([[0.5, 2.0]])})
-    tensor(2.)
+    >>> logit = class_logit(0)
+    >>> logit({"output": torch.tensor([[1.0, 1.0]])}), logit({"output": torch.tensor([[1.0, -3.0]])})
+    (tensor(1.), tensor(1.))
     """
     def fn(acts: Acts) -> Tensor:
         logits = _pick_batch(acts[OUTPUT], batch)
         _check_class(logits, cls)
         return logits[:, cls].sum()
-    return Objective(fn, [OUTPUT], _label("class_logit", cls, batch=batch))
+    return fn
 
 
-def class_probability(cls: int, *, batch: int | None = None) -> Objective:
+@objective(reads=[OUTPUT])
+def class_probability(cls: int, *, batch: int | None = None):
     """A class's probability: after the softmax. It can rise by *suppressing the
     other classes* rather than by showing more of this one.
 
-    >>> class_probability(0)({"output": torch.tensor([[0.0, 0.0]])})
-    tensor(0.5000)
+    >>> prob = class_probability(0)  # class 0's logit is 1 in both, as for class_logit:
+    >>> prob({"output": torch.tensor([[1.0, 1.0]])}), prob({"output": torch.tensor([[1.0, -3.0]])})
+    (tensor(0.5000), tensor(0.9820))
     """
     def fn(acts: Acts) -> Tensor:
         logits = _pick_batch(acts[OUTPUT], batch)
         _check_class(logits, cls)
         return torch.softmax(logits, dim=1)[:, cls].sum()
-    return Objective(fn, [OUTPUT], _label("class_probability", cls, batch=batch))
+    return fn
 
 
-def diversity(layer: str) -> Objective:
-    """Rewards a batch of images for being different from each other.
+@objective
+def diversity(layer: str):
+    """How alike the images of a batch are (Lucid's diversity term, with Lucid's sign):
+    subtract it to make them differ.
 
     Each image's style at `layer` is its Gram matrix (C, C) of channel
-    correlations; the objective is minus the mean cosine similarity between
-    the Gram matrices of different images (Lucid's diversity term).
+    correlations; diversity is the mean cosine similarity between the Gram
+    matrices of different images: 1 for identical images, 0 for images that use
+    different channels. Like the regularizers it measures something unwanted, so
+    `channel("relu3", 4) - k * diversity("relu3")` renders several different
+    images of one channel. (Lucid sums each image's similarities to the N - 1
+    others where this averages them, so Lucid's weights are N - 1 times smaller.)
 
-    >>> diversity("relu3")({"relu3": torch.ones(3, 2, 4, 4)})  # identical images
-    tensor(-1.)
+    >>> copies = torch.ones(3, 2, 4, 4)  # three identical images
+    >>> apart = torch.zeros(3, 3, 4, 4)
+    >>> for i in range(3):
+    ...     apart[i, i] = 1.0  # each image uses a channel of its own
+    >>> diversity("relu3")({"relu3": copies}), diversity("relu3")({"relu3": apart})
+    (tensor(1.), tensor(0.))
     """
     def fn(acts: Acts) -> Tensor:
         a = _layer(acts, layer)
@@ -322,11 +462,12 @@ def diversity(layer: str) -> Objective:
         gram = torch.nn.functional.normalize(torch.bmm(flat, flat.transpose(1, 2)).reshape(n, -1),
                                              dim=1)
         sim = gram @ gram.T
-        return -(sim.sum() - sim.diagonal().sum()) / (n * (n - 1))
-    return Objective(fn, [layer], _label("diversity", layer))
+        return (sim.sum() - sim.diagonal().sum()) / (n * (n - 1))
+    return fn
 
 
-def channel_interpolate(layer1: str, channel1: int, layer2: str, channel2: int) -> Objective:
+@objective
+def channel_interpolate(layer1: str, channel1: int, layer2: str, channel2: int):
     """Interpolate between two channels across the batch.
 
     Image i of N maximises (1 - w) * channel1 + w * channel2 with w = i / (N - 1):
@@ -346,11 +487,11 @@ def channel_interpolate(layer1: str, channel1: int, layer2: str, channel2: int) 
         m1 = a1[:, channel1].mean(dim=(1, 2))
         m2 = a2[:, channel2].mean(dim=(1, 2))
         return ((1 - w) * m1 + w * m2).sum()
-    return Objective(fn, [layer1, layer2],
-                     _label("channel_interpolate", layer1, channel1, layer2, channel2))
+    return fn
 
 
-def alignment(layer: str, *, decay_ratio: float = 2.0) -> Objective:
+@objective
+def alignment(layer: str, *, decay_ratio: float = 2.0):
     """Rewards neighbouring images of a batch for looking alike at `layer` (Lucid's alignment).
 
     Minus the mean squared difference between the activations of images i and
@@ -368,45 +509,57 @@ def alignment(layer: str, *, decay_ratio: float = 2.0) -> Objective:
         for d in range(1, min(5, a.shape[0])):
             total = total + ((a[d:] - a[:-d]) ** 2).flatten(1).mean(dim=1).sum() / decay_ratio**d
         return -total
-    return Objective(fn, [layer], _label("alignment", layer, decay_ratio=decay_ratio))
+    return fn
 
 
 # --- regularizers: subtract these -------------------------------------------------------
 
-def total_variation(*, batch: int | None = None) -> Objective:
+@objective(reads=[INPUT])
+def total_variation(*, batch: int | None = None):
     """How much neighbouring pixels differ: the mean absolute difference between
-    horizontal and vertical neighbours. High for noise, low for smooth images.
+    horizontal and vertical neighbours. High for noise, low for smooth images:
+    subtract it to keep renders smooth.
 
-    >>> total_variation()({"input": torch.zeros(1, 3, 4, 4)})
-    tensor(0.)
+    >>> grey = torch.full((1, 3, 8, 8), 0.5)
+    >>> stripes = torch.zeros(1, 3, 8, 8)
+    >>> stripes[..., ::2] = 1.0  # every other column white: each step to the right changes by 1
+    >>> total_variation()({"input": grey}), total_variation()({"input": stripes})
+    (tensor(0.), tensor(1.))
     """
     def fn(acts: Acts) -> Tensor:
         x = _pick_batch(acts[INPUT], batch)
         dx = (x[..., :, 1:] - x[..., :, :-1]).abs().mean(dim=(1, 2, 3))
         dy = (x[..., 1:, :] - x[..., :-1, :]).abs().mean(dim=(1, 2, 3))
         return (dx + dy).sum()
-    return Objective(fn, [INPUT], _label("total_variation", batch=batch))
+    return fn
 
 
-def l1(constant: float = 0.5, *, batch: int | None = None) -> Objective:
-    """Mean absolute distance of the pixels from `constant` (grey by default).
+@objective(reads=[INPUT])
+def l1(constant: float = 0.5, *, batch: int | None = None):
+    """Mean absolute distance of the pixels from `constant` (grey by default): subtract
+    it to keep a render muted, with few saturated pixels.
 
-    >>> l1()({"input": torch.ones(1, 3, 2, 2)})
-    tensor(0.5000)
+    >>> grey, white = torch.full((1, 3, 2, 2), 0.5), torch.ones(1, 3, 2, 2)
+    >>> l1()({"input": grey}), l1()({"input": white})
+    (tensor(0.), tensor(0.5000))
     """
     def fn(acts: Acts) -> Tensor:
         x = _pick_batch(acts[INPUT], batch)
         return (x - constant).abs().mean(dim=(1, 2, 3)).sum()
-    return Objective(fn, [INPUT], _label("l1", constant, batch=batch))
+    return fn
 
 
-def l2(constant: float = 0.5, *, batch: int | None = None) -> Objective:
-    """Root mean squared distance of the pixels from `constant`.
+@objective(reads=[INPUT])
+def l2(constant: float = 0.5, *, batch: int | None = None):
+    """Root mean squared distance of the pixels from `constant`: like l1, but one
+    pixel far off grey costs more than many pixels slightly off.
 
-    >>> l2()({"input": torch.zeros(1, 3, 2, 2)})
-    tensor(0.5000)
+    >>> x = torch.full((1, 1, 2, 2), 0.5)
+    >>> x[0, 0, 0, 0] = 1.5  # one pixel far off grey
+    >>> l1()({"input": x}), l2()({"input": x})
+    (tensor(0.2500), tensor(0.5000))
     """
     def fn(acts: Acts) -> Tensor:
         x = _pick_batch(acts[INPUT], batch)
         return ((x - constant) ** 2).mean(dim=(1, 2, 3)).add(1e-12).sqrt().sum()
-    return Objective(fn, [INPUT], _label("l2", constant, batch=batch))
+    return fn

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from interp_lib.hooks import capture, eval_mode, model_device, resolve
+from interp_lib.hooks import capture, eval_mode, forward, model_device, resolve
 from interp_lib.optvis import objectives as obj
 from interp_lib.optvis.param import ImageParam, colour_sqrt_for, image
 from interp_lib.optvis.transforms import SeededTransform, identity, standard
@@ -152,70 +152,36 @@ def render(
     param): called after every step (chapter 2 uses it to blur).
     redirect_relu_steps: for this many first steps, ReLUs pass gradient to
     silent units (see RedirectedReLU), so that no render stays grey. The same
-    seed gives the same render.
+    seed gives the same render. Only the layers the objective reads are
+    computed: once the first step shows that each of them runs once per pass,
+    every later forward pass stops at the deepest of them.
 
     >>> from interp_lib.organism.models import tiny_net
     >>> result = render(tiny_net(), obj.channel("relu2", 3), size=16, steps=20, progress=False)
-    >>> result.images.shape, result.history[-1] > result.history[0]
-    (torch.Size([1, 3, 16, 16]), True)
+    >>> result.history[-1] > result.history[0]  # the ascent raised the channel's activation
+    True
     """
-    if not isinstance(objective, obj.Objective):
-        raise TypeError(f"objective must be an Objective (see interp_lib.optvis.objectives), "
-                        f"got {type(objective).__name__}")
-    if steps < 1:
-        raise ValueError(f"steps must be at least 1, got {steps}")
-    for layer in objective.model_layers:
-        resolve(model, layer)  # an unknown layer fails here, listing the valid ones
+    _check_request(model, objective, steps)
     device = model_device(model)
     if param is None:
         param = image(size, batch_size=batch_size, colour_sqrt=colour_sqrt_for(model), seed=seed,
                       device=device)
+    images = _images_of(param, device)
     params = _parameters_of(param)
     opt = _make_optimizer(optimizer, params, lr)
+    transform = _as_transform(transforms, images.shape[-1])
     g = torch.Generator().manual_seed(seed)
     keep = set(snapshots)
     history: list[float] = []
     saved: dict[int, Tensor] = {}
-    transform = None
 
-    with ExitStack() as stack:
-        stack.enter_context(eval_mode(model))
-        redirect = stack.enter_context(ExitStack())
-        counter = redirect.enter_context(redirected_relus()) if redirect_relu_steps > 0 else None
-        acts = stack.enter_context(capture(model, objective.model_layers, detach=False))
+    with _Forward(model, objective, redirect_relu_steps) as forward:
         for step in tqdm(range(steps), disable=not progress, desc="render", unit="step",
                          leave=False):
-            if step == redirect_relu_steps:
-                redirect.close()  # back to the true ReLU gradient
-            images = _images_of(param, device) if step == 0 else param()
-            if transform is None:
-                transform = _as_transform(transforms, images.shape[-1])
-            out = model(_apply(transform, images, g))
-            if step == 0 and counter is not None and counter.calls == 0:
-                warnings.warn(
-                    f"{type(model).__name__} calls no torch.nn.functional.relu (and has no nn.ReLU), "
-                    "so the redirected-ReLU start cannot reach it: a unit that is silent for the "
-                    "starting image may stay grey. Set redirect_relu_steps=0 to silence this.",
-                    ZeroGradientWarning, stacklevel=2)
-            value = objective({**acts, obj.INPUT: images, obj.OUTPUT: out})
-            if not torch.isfinite(value):
-                raise FloatingPointError(
-                    f"the objective became {value.item()} at step {step}: the optimization "
-                    f"diverged. Try a smaller learning rate (lr={lr}).")
-            grads = torch.autograd.grad(value, params, allow_unused=True)
-            if all(gr is None for gr in grads):
-                raise ValueError(f"{objective.name} does not depend on the image: its gradient "
-                                 "with respect to the image is missing. Does it read a layer "
-                                 "the model actually computes from its input?")
-            if step == redirect_relu_steps and all(gr is None or not gr.any() for gr in grads):
-                warnings.warn(
-                    f"the gradient of {objective.name} is exactly zero at step {step}: the unit "
-                    "may be silent (behind a ReLU) for these images, and the image will not "
-                    "change. Try another seed, a different unit, or the pre-ReLU layer.",
-                    ZeroGradientWarning, stacklevel=2)
-            for p, gr in zip(params, grads):
-                p.grad = None if gr is None else -gr  # optimizers minimise: ascend the objective
-            opt.step()
+            if step > 0:
+                images = param()
+            value = forward(step, _apply(transform, images, g), images)
+            _ascend(value, params, opt, objective, step, redirect_relu_steps)
             history.append(value.item())
             if callback is not None:
                 callback(step, param)
@@ -227,6 +193,91 @@ def render(
     for p in params:
         p.grad = None
     return RenderResult(final, history, saved, param)
+
+
+def _check_request(model: nn.Module, objective: obj.Objective, steps: int) -> None:
+    if not isinstance(objective, obj.Objective):
+        raise TypeError(f"objective must be an Objective (see interp_lib.optvis.objectives), "
+                        f"got {type(objective).__name__}")
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    for layer in objective.model_layers:
+        resolve(model, layer)  # an unknown layer fails here, listing the valid ones
+
+
+class _Forward:
+    """One render's forward passes: the model in eval mode, hooks on the objective's
+    layers, the redirected ReLU for the first steps; `forward(step, x, images)` returns
+    the objective's value. Everything is undone when the block ends, also on error.
+
+    After the first (complete) pass, later passes stop at the deepest layer the
+    objective reads, when that is safe: the objective does not read the model's
+    output, and each of its layers ran exactly once.
+    """
+
+    def __init__(self, model: nn.Module, objective: obj.Objective, redirect_relu_steps: int):
+        self.model, self.objective = model, objective
+        self.redirect_relu_steps = redirect_relu_steps
+        self.stack = ExitStack()
+
+    def __enter__(self) -> _Forward:
+        self.stack.enter_context(eval_mode(self.model))
+        self.redirect = self.stack.enter_context(ExitStack())
+        self.counter = (self.redirect.enter_context(redirected_relus())
+                        if self.redirect_relu_steps > 0 else None)
+        self.acts = self.stack.enter_context(
+            capture(self.model, self.objective.model_layers, detach=False))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stack.close()
+
+    def __call__(self, step: int, x: Tensor, images: Tensor) -> Tensor:
+        if step == self.redirect_relu_steps:
+            self.redirect.close()  # back to the true ReLU gradient
+        acts = self.acts
+        acts.clear()
+        for name in acts.calls:
+            acts.calls[name] = 0
+        out = forward(self.model, x, acts)
+        if step == 0:
+            self._after_first_pass()
+        value = self.objective({**acts, obj.INPUT: images, obj.OUTPUT: out})
+        if not torch.isfinite(value):
+            raise FloatingPointError(
+                f"the objective became {value.item()} at step {step}: the optimization "
+                "diverged. Try a smaller learning rate (lr).")
+        return value
+
+    def _after_first_pass(self) -> None:
+        if self.counter is not None and self.counter.calls == 0:
+            warnings.warn(
+                f"{type(self.model).__name__} calls no torch.nn.functional.relu (and has no "
+                "nn.ReLU), so the redirected-ReLU start cannot reach it: a unit that is silent "
+                "for the starting image may stay grey. Set redirect_relu_steps=0 to silence this.",
+                ZeroGradientWarning, stacklevel=4)
+        reads_output = obj.OUTPUT in self.objective.layers
+        self.acts.stop = bool(self.objective.model_layers) and not reads_output \
+            and self.acts.each_ran_once()
+
+
+def _ascend(value: Tensor, params: list[Tensor], opt: torch.optim.Optimizer,
+            objective: obj.Objective, step: int, redirect_relu_steps: int) -> None:
+    """One optimizer step up the objective's gradient with respect to the image parameters."""
+    grads = torch.autograd.grad(value, params, allow_unused=True)
+    if all(gr is None for gr in grads):
+        raise ValueError(f"{objective.name} does not depend on the image: its gradient "
+                         "with respect to the image is missing. Does it read a layer "
+                         "the model actually computes from its input?")
+    if step == redirect_relu_steps and all(gr is None or not gr.any() for gr in grads):
+        warnings.warn(
+            f"the gradient of {objective.name} is exactly zero at step {step}: the unit "
+            "may be silent (behind a ReLU) for these images, and the image will not "
+            "change. Try another seed, a different unit, or the pre-ReLU layer.",
+            ZeroGradientWarning, stacklevel=3)
+    for p, gr in zip(params, grads):
+        p.grad = None if gr is None else -gr  # optimizers minimise: ascend the objective
+    opt.step()
 
 
 def _parameters_of(param: Param) -> list[Tensor]:

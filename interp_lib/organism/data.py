@@ -24,7 +24,8 @@ sample in a fixed order whatever its class.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 
 import torch
@@ -128,6 +129,78 @@ def _polygon(n_sides: int, radius: Tensor, aspect: Tensor) -> Tensor:
     return torch.stack([pu, pv], dim=-1)
 
 
+@dataclass
+class Shape:
+    """The parameters that give a shape its form, one value per sample (N,): radius in
+    pixels, angles in radians (the drawing functions' unit)."""
+
+    radius: Tensor
+    extent: Tensor  # an arc's share of its circle
+    corner_angle: Tensor  # the angle between a corner's two strokes
+    aspect: Tensor  # a polygon's stretch
+    amplitude: Tensor  # a wave's or zigzag's height, in pixels
+    periods: Tensor
+    phase: Tensor
+    turns: Tensor  # a spiral's
+
+    def take(self, idx: Tensor) -> Shape:
+        return Shape(*(getattr(self, f.name)[idx] for f in fields(self)))
+
+
+# Each class's distance field, in the shape's own frame (u, v): (N, H, W) pixels to the stroke.
+def _circle(u: Tensor, v: Tensor, s: Shape) -> Tensor:
+    return drawing.dist_circle(u, v, s.radius)
+
+
+def _arc(u: Tensor, v: Tensor, s: Shape) -> Tensor:
+    # Centre the arc itself, not its circle: shift by half its sagitta.
+    shift = s.radius * (1 + torch.cos(s.extent / 2)) / 2
+    return drawing.dist_arc(u + shift[:, None, None], v, s.radius, s.extent)
+
+
+def _line(u: Tensor, v: Tensor, s: Shape) -> Tensor:
+    r = s.radius
+    return drawing.dist_segment(u, v, -r, 0.0 * r, r, 0.0 * r)
+
+
+def _corner(u: Tensor, v: Tensor, s: Shape) -> Tensor:
+    half = s.corner_angle / 2
+    ends_u, ends_v = s.radius * torch.cos(half), s.radius * torch.sin(half)
+    vertex = -ends_u / 2  # put the corner's middle at the centre
+    zero = 0 * s.radius
+    return torch.minimum(drawing.dist_segment(u, v, vertex, zero, vertex + ends_u, ends_v),
+                         drawing.dist_segment(u, v, vertex, zero, vertex + ends_u, -ends_v))
+
+
+def _polygon_of(sides: int, regular: bool = False):
+    def draw(u: Tensor, v: Tensor, s: Shape) -> Tensor:
+        # A pentagon stays nearly regular (a circle's fellow), so corners are what tells it apart.
+        aspect = 1 + (s.aspect - 1) / 2 if regular else s.aspect
+        return drawing.dist_polyline(u, v, _polygon(sides, s.radius, aspect), closed=True)
+    return draw
+
+
+def _wave(u: Tensor, v: Tensor, s: Shape) -> Tensor:
+    return drawing.dist_wave(u, v, s.radius, s.amplitude, s.periods, s.phase)
+
+
+def _zigzag(u: Tensor, v: Tensor, s: Shape) -> Tensor:
+    points = drawing.zigzag_points(s.radius, s.amplitude, s.periods, s.phase)
+    return drawing.dist_polyline(u, v, points, closed=False)
+
+
+def _spiral(u: Tensor, v: Tensor, s: Shape) -> Tensor:
+    return drawing.dist_spiral(u, v, 0.15 * s.radius, s.radius, s.turns)
+
+
+DRAW: dict[str, Callable[[Tensor, Tensor, Shape], Tensor]] = {
+    "circle": _circle, "pentagon": _polygon_of(5, regular=True), "arc": _arc, "corner": _corner,
+    "line": _line, "triangle": _polygon_of(3), "square": _polygon_of(4), "wave": _wave,
+    "zigzag": _zigzag, "spiral": _spiral,
+}
+assert tuple(DRAW) == CLASSES
+
+
 def make_batch(n: int, seed: int, size: int = IMAGE_SIZE) -> ShapeBatch:
     """Draw n labelled images, deterministically from `seed`.
 
@@ -171,44 +244,13 @@ def make_batch(n: int, seed: int, size: int = IMAGE_SIZE) -> ShapeBatch:
     split_angle = _uniform(g, n, 0.0, 2 * math.pi)
     split_offset = (torch.rand(n, generator=g) - 0.5) * radius
 
+    shape = Shape(radius, arc_extent, corner_angle, aspect, amplitude, periods, phase, turns)
     u, v = drawing.local_frame(size, cx, cy, angle, mirror)
     dist = torch.empty(n, size, size)
     for c, name in enumerate(CLASSES):
         idx = (labels == c).nonzero(as_tuple=True)[0]
-        if len(idx) == 0:
-            continue
-        uu, vv, r = u[idx], v[idx], radius[idx]
-        if name == "circle":
-            d = drawing.dist_circle(uu, vv, r)
-        elif name == "arc":
-            # Centre the arc itself, not its circle: shift by half its sagitta.
-            shift = r * (1 + torch.cos(arc_extent[idx] / 2)) / 2
-            d = drawing.dist_arc(uu + shift[:, None, None], vv, r, arc_extent[idx])
-        elif name == "line":
-            d = drawing.dist_segment(uu, vv, -r, 0.0 * r, r, 0.0 * r)
-        elif name == "corner":
-            half = corner_angle[idx] / 2
-            ends_u, ends_v = r * torch.cos(half), r * torch.sin(half)
-            vertex = -ends_u / 2  # put the corner's middle at the centre
-            d = torch.minimum(
-                drawing.dist_segment(uu, vv, vertex, 0 * r, vertex + ends_u, ends_v),
-                drawing.dist_segment(uu, vv, vertex, 0 * r, vertex + ends_u, -ends_v),
-            )
-        elif name in ("triangle", "square"):
-            pts = _polygon(3 if name == "triangle" else 4, r, aspect[idx])
-            d = drawing.dist_polyline(uu, vv, pts, closed=True)
-        elif name == "pentagon":
-            # Nearly regular (a circle's fellow), so corners are what tells it apart.
-            pts = _polygon(5, r, 1 + (aspect[idx] - 1) / 2)
-            d = drawing.dist_polyline(uu, vv, pts, closed=True)
-        elif name == "wave":
-            d = drawing.dist_wave(uu, vv, r, amplitude[idx], periods[idx], phase[idx])
-        elif name == "zigzag":
-            pts = drawing.zigzag_points(r, amplitude[idx], periods[idx], phase[idx])
-            d = drawing.dist_polyline(uu, vv, pts, closed=False)
-        else:  # spiral
-            d = drawing.dist_spiral(uu, vv, 0.15 * r, r, turns[idx])
-        dist[idx] = d
+        if len(idx) > 0:
+            dist[idx] = DRAW[name](u[idx], v[idx], shape.take(idx))
 
     coverage = drawing.ink(dist, width)
     images = drawing.composite(coverage, fg, bg)

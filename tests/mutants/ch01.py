@@ -12,7 +12,7 @@ def _ascent(sign=1.0, clamp=True, detach=True):
     return step
 
 
-def _diversity(sign=-1.0, diagonal=False, normalise=True):
+def _diversity(sign=1.0, diagonal=False, normalise=True):
     def div(acts):
         n, c = acts.shape[:2]
         flat = acts.reshape(n, c, -1)
@@ -94,7 +94,7 @@ def _diversity_divides_by_norm(acts):
     gram = torch.bmm(flat, flat.transpose(1, 2)).reshape(n, -1)
     v = gram / gram.norm(dim=1, keepdim=True)  # NaN for an image that leaves the layer silent
     sim = v @ v.T
-    return -(sim.sum() - sim.diagonal().sum()) / (n * (n - 1))
+    return (sim.sum() - sim.diagonal().sum()) / (n * (n - 1))
 
 
 def _diversity_detached(acts):
@@ -126,7 +126,7 @@ def _diversity_normalises_in_place(acts):
     flat /= flat.norm(dim=2, keepdim=True).clamp_min(1e-8)  # writes into the caller's tensor
     gram = F.normalize(torch.bmm(flat, flat.transpose(1, 2)).reshape(n, -1), dim=1)
     sim = gram @ gram.T
-    return -(sim.sum() - sim.diagonal().sum()) / (n * (n - 1))
+    return (sim.sum() - sim.diagonal().sum()) / (n * (n - 1))
 
 
 MUTANTS = {
@@ -183,7 +183,7 @@ MUTANTS = {
     "diversity_value": [
         ("side effect: normalises the caller's activations in place",
          _diversity_normalises_in_place),
-        ("sign flipped", _diversity(sign=1.0)),
+        ("sign flipped", _diversity(sign=-1.0)),
         ("diagonal included", _diversity(diagonal=True)),
         ("Gram vectors not normalised", _diversity(normalise=False)),
         ("edge: NaN when an image leaves the layer silent", _diversity_divides_by_norm),
