@@ -39,7 +39,6 @@ import time
 from dataclasses import dataclass, field
 
 import torch
-from scipy import stats
 
 from interp_lib import circuits, hooks, similarity, zoo
 from interp_lib.hooks import layer_names, receptive_field
@@ -119,9 +118,8 @@ def _circuit_measures(model, s: ModelScience) -> dict:
         lines = line_tuning(model, source)
         peak = lines.responses.amax(dim=1)
         oriented = (lines.selectivity >= 0.3) & (peak >= 0.05 * peak.max())
-        ta = circuits.tangent_alignment(
-            model, s.layer, d, t.preferred[d].tolist(), t.preferred_radius[d].tolist(),
-            lines.preferred, oriented, stride=receptive_field(model, source).stride)
+        ta = circuits.tangent_alignment(model, s.layer, d, t, lines, oriented=oriented,
+                                        stride=receptive_field(model, source).stride)
         out["tangent aligned"] = float(ta.aligned.float().mean())
         out["tangent p"] = ta.p_value
         out["oriented inputs"] = int(oriented.sum())
@@ -138,8 +136,8 @@ def _circuit_measures(model, s: ModelScience) -> dict:
         if len(a_units) < 3 or len(b_units) < 3:
             continue
         w = circuits.family_weights(model, layers[hi], b_units, a_units)  # (B, A)
-        cos = torch.cos(torch.deg2rad(b_t.preferred[b_units][:, None] - a_t.preferred[a_units][None]))
-        rho, p = stats.spearmanr(w.flatten().numpy(), cos.flatten().numpy())
+        rho, p = circuits.orientation_weight_correlation(w, b_t.preferred[b_units],
+                                                         a_t.preferred[a_units])
         pairs = len(a_units) * len(b_units)
         out[f"rho {layers[lo]}->{layers[hi]}"] = f"{rho:+.2f} (p={p:.1g}, {pairs} pairs)"
         if best is None or pairs > best[2]:

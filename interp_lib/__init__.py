@@ -21,6 +21,10 @@
         dataset_examples   the real images that most excite a unit
         tuning             tuning curves and the curve-detector test
         attribution        saliency, integrated gradients, occlusion, Grad-CAM, ...
+        circuits/          reading the weights between features
+            kernels          the weights between adjacent layers; bands and rotations
+            expanded         expanded weights through the layers in between
+            curves           curve circuits: the tangent rule, hand-built detectors, composite units
 
 Import modules by their own names (`from interp_lib.optvis import param`), with
 one alias: `from interp_lib.optvis import objectives as obj`.

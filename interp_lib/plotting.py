@@ -257,6 +257,42 @@ def show_signed(maps: Tensor, titles: Sequence[str] | None = None, *, ncols: int
     return fig
 
 
+def composite_reading(reading, orientations_deg: Tensor, *,
+                      figsize: tuple[float, float] = (3.4, 3.4)) -> plt.Figure:
+    """Draw a `circuits.composite_reading`: in each cell of the unit's k x k window, the
+    arc that the family member exciting it most there prefers (orientations_deg: (F,),
+    each member's preferred orientation in degrees), faded by the weight; a blank cell
+    where no member excites the unit.
+
+    >>> from interp_lib.circuits import CompositeReading
+    >>> reading = CompositeReading("conv4", 7, best=torch.tensor([[0, -1], [1, 1]]),
+    ...                            weight=torch.tensor([[1.0, -0.2], [0.5, 0.25]]))
+    >>> fig = composite_reading(reading, torch.tensor([90.0, 270.0]))  # bulging down, then up
+    >>> [len(ax.images) for ax in fig.axes]  # an arc in each cell but the inhibiting one
+    [1, 0, 1, 1]
+    """
+    from interp_lib.organism import stimuli
+
+    k = reading.best.shape[-1]
+    value = reading.weight.detach().cpu().float().clamp(min=0)
+    vmax = float(value.max()) or 1.0
+    fig, axes = plt.subplots(k, k, figsize=figsize, squeeze=False)
+    for y in range(k):
+        for x in range(k):
+            ax = axes[y, x]
+            ax.axis("off")
+            member = int(reading.best[y, x])
+            if member >= 0:
+                glyph = stimuli.curves(float(orientations_deg[member]), radius=7.0, size=24,
+                                       width=3.0)[0]
+                alpha = float(value[y, x]) / vmax
+                ax.imshow(to_numpy_image(1 - alpha * glyph))  # a dark arc, faded by the weight
+    fig.suptitle(f"unit {reading.channel} of {reading.layer}: the strongest curve input at "
+                 "each position", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def heatmap(matrix: Tensor, *, row_labels: Sequence[str] | None = None,
             col_labels: Sequence[str] | None = None, signed: bool = False,
             size: tuple[float, float] = (4.0, 3.4), title: str | None = None,

@@ -75,8 +75,25 @@ CALLS = {
         m, "relu1", "conv2"),
     "effective_weights": lambda m, x: circuits.effective_weights(
         m, x, "relu1", "conv2", to_channel=0, from_channel=1),
+    "image_expanded_weights": lambda m, x: circuits.image_expanded_weights(m, "conv2", 0),
+    "tangent_alignment": lambda m, x: circuits.tangent_alignment(
+        m, "relu2", [0, 1], *_tunings(), oriented=torch.ones(6, dtype=torch.bool), stride=2,
+        n_shuffles=5),
+    "hand_built_family": lambda m, x: circuits.hand_built_family(
+        m, "relu2", [0, 1], *_tunings(), oriented=torch.ones(6, dtype=torch.bool), stride=2,
+        images=x),
+    "composite_reading": lambda m, x: circuits.composite_reading(
+        m, "relu2", [0, 1, 2], images=x, labels=torch.tensor([0, 1, 0, 1, 1]), class_index=0),
     "accuracy": lambda m, x: train.accuracy(m, n=4),
 }
+
+
+def _tunings():
+    """(CurveTuning of tiny_net's relu2, LineTuning of pool1), written by hand."""
+    lines = tuning.LineTuning("pool1", torch.arange(6) * 30.0, torch.eye(6).view(6, 1, 6, 1, 1))
+    curves = tuning.CurveTuning("relu2", torch.arange(8) * 45.0, torch.tensor([6.0]),
+                                torch.eye(8).view(8, 1, 1, 8), lines, (8.0, 8.0))
+    return curves, lines
 
 
 def _edit(m, x):

@@ -218,9 +218,7 @@ def check_echo_ratio(fn) -> None:
 
 
 def _tangent_reference(thetas, orientation, radius, k, stride, *, envelope=True):
-    grid = (torch.arange(k) - k // 2).float() * stride
-    ys, xs = torch.meshgrid(grid, grid, indexing="ij")
-    return circuits.tangent_rule(thetas, orientation, radius, torch.stack([xs, ys], dim=-1),
+    return circuits.tangent_rule(thetas, orientation, radius, circuits.kernel_offsets(k, stride),
                                  width=stride if envelope else None)
 
 
