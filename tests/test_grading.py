@@ -6,6 +6,7 @@ import importlib
 import json
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -18,13 +19,15 @@ CHAPTER_MODULES = sorted(p.stem for p in (ROOT / "solutions").glob("ch*.py"))
 
 
 def grade(target, *extra):
-    out = ROOT / ".grade_work" / f"{abs(hash((str(target),) + extra))}.json"
-    out.parent.mkdir(exist_ok=True)
-    proc = subprocess.run(
-        [sys.executable, "-m", "interp_lib.course.grade", "--target", str(target), "--json", str(out),
-         *extra], capture_output=True, text=True, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(out.read_text()), proc.stdout
+    """Grade `target` in a subprocess, as `make grade` does: (results, printed report).
+    The results travel through a temporary file, never through the repository."""
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "results.json"
+        proc = subprocess.run(
+            [sys.executable, "-m", "interp_lib.course.grade", "--target", str(target), "--json",
+             str(out), *extra], capture_output=True, text=True, cwd=ROOT)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(out.read_text()), proc.stdout
 
 
 def check_module(module_name):
@@ -73,6 +76,31 @@ def test_hints_come_one_at_a_time_from_the_command_line():
     out = subprocess.run([sys.executable, "-m", "interp_lib.course", "hint", "chanel_means"],
                          capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 1 and "channel_means" in out.stdout and "Traceback" not in out.stderr
+
+
+def test_hint_mistakes_print_the_usage_and_are_not_errors(capsys):
+    from interp_lib.course.__main__ import main
+    for args in ([], ["channel_means", "3"], ["channel_means", "0"], ["channel_means", "x"]):
+        assert main(["hint", *args]) == 0, args
+        out = capsys.readouterr().out
+        assert "usage: make hint EX=" in out and "Hint " not in out, args
+    assert main(["hint"]) == 0 and "ch05_superposition: ToyModel" in capsys.readouterr().out
+    assert main(["hint", "channel_means", "3"]) == 0
+    assert "channel_means has 2 hints: N is 1 to 2" in capsys.readouterr().out
+    assert main(["hint", "channel_means", "2"]) == 0
+    assert capsys.readouterr().out.startswith("Hint 2 of 2 for channel_means")
+
+
+def test_one_exercise_is_graded_alone(stubs):
+    results, text = grade(stubs, "--exercise", "peak_to_mean")
+    assert [(r["exercise"], r["status"]) for r in results] == [("peak_to_mean", "not attempted")]
+    assert "channel_means" not in text and "Total: 0 / 2 points" in text
+    results, _ = grade("solutions", "--exercise", "peak_to_mean")
+    assert [(r["exercise"], r["status"]) for r in results] == [("peak_to_mean", "passed")]
+    proc = subprocess.run([sys.executable, "-m", "interp_lib.course.grade", "--exercise", "peak_to_men"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 1 and "Did you mean peak_to_mean" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_save_answer_moves_a_notebook_function_into_the_exercise_file(tmp_path):

@@ -7,9 +7,17 @@ activation", "the correlation is not significant") sits beside a hidden cell
 that `claim`s it, so that when a result changes the build fails instead of
 leaving a stale sentence. `verdict` glues the words themselves, chosen by the
 values, where the text should follow the result rather than fail on it.
+
+The same chapter runs in two places: `make book` (which sets INTERP_BOOK_BUILD=1,
+and glue records values for the text) and a learner's Jupyter (where glue shows
+each figure under its cell and prints each value as `name = value`).
 """
 
 from __future__ import annotations
+
+import io
+import os
+import sys
 
 import matplotlib.pyplot as plt
 
@@ -18,21 +26,77 @@ class ClaimFailed(AssertionError):
     """A sentence of the book states something its own results no longer show."""
 
 
+# `make book` sets this for the kernels the build starts; a learner's kernel never has it.
+BOOK_BUILD_ENV = "INTERP_BOOK_BUILD"
+_told_how_to_read = False
+
+
+def in_book_build() -> bool:
+    """True while `make book` executes the chapters (it sets INTERP_BOOK_BUILD=1).
+
+    >>> os.environ[BOOK_BUILD_ENV] = "1"; in_book_build()
+    True
+    >>> del os.environ[BOOK_BUILD_ENV]; in_book_build()
+    False
+    """
+    return os.environ.get(BOOK_BUILD_ENV) == "1"
+
+
+def _live_kernel():
+    """The running Jupyter kernel's shell, or None (plain Python, a doctest, a script)."""
+    ipython = sys.modules.get("IPython")  # never import IPython where nobody has
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell if getattr(shell, "kernel", None) is not None else None
+
+
+def _show_figure(shell, fig: plt.Figure) -> None:
+    """Display a figure once, in the format the kernel is set up for (the inline backend's
+    PNG, or SVG after `%config InlineBackend.figure_formats`); a PNG where no image
+    formatter is registered (a kernel started with MPLBACKEND=Agg)."""
+    from IPython.display import Image, display
+    bundle, metadata = shell.display_formatter.format(fig)
+    if any(key.startswith("image/") for key in bundle):
+        display(bundle, metadata=metadata, raw=True)
+    else:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", bbox_inches="tight")
+        display(Image(buffer.getvalue(), format="png"))
+
+
 def glue(name: str, value, display: bool = False) -> None:
-    """Record a value (a number, a figure) under `name` for the book's text to quote
-    (MyST-NB's glue); where MyST-NB is not installed (running the notebook alone),
-    nothing is recorded. A figure is closed afterwards, so that it is shown where the
-    text places it and not again under the cell.
+    """Record a value (a number, words, a figure) under `name` for the book's text to quote.
+
+    Where the chapter runs decides what happens:
+
+    - the book build (`make book`, which sets INTERP_BOOK_BUILD=1): MyST-NB's glue
+      records the value; a figure is closed, so that it appears once, where the text
+      places it (`{glue:figure}`), and not again under its cell;
+    - a Jupyter kernel (a learner's, `make lab`): a figure is displayed under the cell
+      that makes it, and a value is printed as `name = value`: the text quotes it as
+      {glue:text}`name`, which only the built book fills in;
+    - plain Python (a script, a doctest): nothing is shown; a figure is closed.
 
     >>> glue("answer", 42)
     """
-    try:
-        from myst_nb import glue as myst_glue
-    except ImportError:
-        myst_glue = None
-    if myst_glue is not None:
-        myst_glue(name, value, display=display)
-    if isinstance(value, plt.Figure) and not display:
+    global _told_how_to_read
+    is_figure = isinstance(value, plt.Figure)
+    shell = None if in_book_build() else _live_kernel()
+    if in_book_build():
+        try:
+            from myst_nb import glue as myst_glue
+        except ImportError:  # the book build installs it; a partial venv still runs
+            myst_glue = None
+        if myst_glue is not None:
+            myst_glue(name, value, display=display)
+    elif shell is not None and is_figure:
+        _show_figure(shell, value)
+    elif shell is not None:
+        if not _told_how_to_read:
+            print("(In Jupyter the text's {glue:text}`name` stays as it is: each value it quotes "
+                  "is printed here as name = value. `make book` writes them into the text.)")
+            _told_how_to_read = True
+        print(f"{name} = {value}")
+    if is_figure and not (display and in_book_build()):
         plt.close(value)
 
 
@@ -44,7 +108,8 @@ def claim(holds: bool, sentence: str) -> None:
     >>> claim(0.2 < 0.05, "rho is significant")
     Traceback (most recent call last):
     ...
-    interp_lib.course.book.ClaimFailed: the text says "rho is significant", but the result no longer shows it: rewrite the sentence or fix the cause
+    interp_lib.course.book.ClaimFailed: the text says "rho is significant", but the result no longer
+    shows it: rewrite the sentence or fix the cause
     """
     if not bool(holds):
         raise ClaimFailed(f'the text says "{sentence}", but the result no longer shows it: '

@@ -14,12 +14,15 @@ with every answer between two marker comments:
 marked region replaced by `raise NotImplementedError` and the hints taken out
 of the decorator (hints often contain the answer line: the learner asks for
 them one at a time, with `make hint EX=channel_means N=1`, or opens them
-folded in the book). The book's exercise boxes are generated from the
-solutions too, never read from the learner's files, so they show the stub
-whatever the learner has written.
+folded in the book). A file that already holds answers is left alone unless
+`make exercises FORCE=1`, which copies it into .exercises_backup/ first. The
+book's exercise boxes are generated from the solutions too, never read from the
+learner's files, so they show the stub whatever the learner has written; they
+fold the solution in too, except in the instructors' edition (`make book
+SOLUTIONS=0`).
 
-A function written in a notebook cell moves into the exercise file with
-`save_answer(fn)`, so that `make grade` grades it.
+A function, class or @contextmanager function written in a notebook cell moves
+into the exercise file with `save_answer(obj)`, so that `make grade` grades it.
 """
 
 from __future__ import annotations
@@ -28,8 +31,12 @@ import ast
 import html
 import importlib
 import inspect
+import linecache
+import os
+import shutil
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,8 +186,9 @@ def exercise_files(root: Path = REPO_ROOT) -> dict[str, str]:
     return files
 
 
-def write_stubs(folder: Path, root: Path = REPO_ROOT) -> list[Path]:
-    """Write the untouched exercise files into `folder`. Returns the files that changed.
+def write_stubs(folder: Path, root: Path = REPO_ROOT, *, skip: set[str] = frozenset()) -> list[Path]:
+    """Write the untouched exercise files into `folder`, but for the file names in `skip`.
+    Returns the files that changed.
 
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as d:
@@ -191,19 +199,75 @@ def write_stubs(folder: Path, root: Path = REPO_ROOT) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in exercise_files(root).items():
         path = folder / name
-        if not path.exists() or path.read_text() != text:
+        if name not in skip and (not path.exists() or path.read_text() != text):
             path.write_text(text)
             changed.append(path)
     return changed
 
 
-def make_exercises(root: Path = REPO_ROOT) -> list[Path]:
-    """Write exercises/ from solutions/ (course authors only: it overwrites answers).
+def answered(text: str, stub: str) -> list[str]:
+    """The work a learner has put into an exercise file: the exercises whose stub line
+    (`raise NotImplementedError`) is gone, and definitions the stub does not have.
+    `text` is the file as it is, `stub` as solutions/ generates it.
 
-    >>> make_exercises  # doctest: +ELLIPSIS
-    <function make_exercises at ...>
+    >>> stub = 'def f(x):\\n    ' + STUB + '\\n'
+    >>> answered(stub, stub), answered('def f(x):\\n    return x\\n', stub)
+    ([], ['f'])
+    >>> answered('def f(x):\\n    ' + STUB + '\\n\\ndef helper():\\n    pass\\n', stub)
+    ['helper']
     """
-    return write_stubs(root / "exercises", root)
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:  # half-written code is work too
+        return ["(a file that does not parse)"]
+    stubs = {n.name: ast.get_source_segment(stub, n).count(STUB) for n in ast.parse(stub).body
+             if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    return [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))
+            and (n.name not in stubs or ast.get_source_segment(text, n).count(STUB) < stubs[n.name])]
+
+
+@dataclass
+class Regenerated:
+    """What `make_exercises` did: the files it wrote, the files it left alone because they
+    hold answers (with the names of those answers), and where it copied answers first."""
+
+    written: list[Path]
+    kept: dict[Path, list[str]]
+    backup: Path | None = None
+
+
+def make_exercises(root: Path = REPO_ROOT, *, force: bool = False) -> Regenerated:
+    """Write exercises/ from solutions/ (for course authors). A file that holds a
+    learner's answers is left alone unless `force`, and then copied first into
+    .exercises_backup/<date-time>/.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     root = Path(d); _ = shutil.copytree(REPO_ROOT / "solutions", root / "solutions")
+    ...     _ = make_exercises(root)
+    ...     mine = root / "exercises" / "ch00_organism.py"
+    ...     _ = mine.write_text(mine.read_text().replace(STUB, "return acts.mean((0, 2, 3))", 1))
+    ...     refused, forced = make_exercises(root), make_exercises(root, force=True)
+    ...     answer_kept = "acts.mean" in mine.read_text()
+    ...     backed_up = "acts.mean" in (forced.backup / mine.name).read_text()
+    >>> refused.kept[mine], refused.written, forced.written == [mine], answer_kept, backed_up
+    (['channel_means'], [], True, False, True)
+    """
+    folder = root / "exercises"
+    kept, backup = {}, None
+    for name, stub in exercise_files(root).items():
+        path = folder / name
+        if not path.exists() or path.read_text() == stub:
+            continue
+        work = answered(path.read_text(), stub)
+        if work and not force:
+            kept[path] = work
+        elif work:
+            if backup is None:
+                backup = root / ".exercises_backup" / time.strftime("%Y-%m-%d_%H%M%S")
+                backup.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, backup / name)
+    return Regenerated(write_stubs(folder, root, skip={p.name for p in kept}), kept, backup)
 
 
 def out_of_sync(root: Path = REPO_ROOT) -> list[Path]:
@@ -309,13 +373,34 @@ def _code_html(code: str) -> str:
         return f"<pre>{html.escape(code)}</pre>"
 
 
-def exercise_html(module_name: str, name: str) -> str:
-    """The exercise box: ratings, where to write it, the stub; hints and solution collapsed.
+# `make book SOLUTIONS=0` sets this to "0": the instructors' edition, without solutions.
+SOLUTIONS_ENV = "INTERP_BOOK_SOLUTIONS"
+
+
+def solutions_shown() -> bool:
+    """Whether exercise boxes include the solution: yes (self-study), unless
+    INTERP_BOOK_SOLUTIONS=0 (`make book SOLUTIONS=0`, the instructors' edition).
+
+    >>> os.environ[SOLUTIONS_ENV] = "0"; solutions_shown()
+    False
+    >>> del os.environ[SOLUTIONS_ENV]; solutions_shown()
+    True
+    """
+    return os.environ.get(SOLUTIONS_ENV, "1") != "0"
+
+
+def exercise_html(module_name: str, name: str, *, solution: bool | None = None) -> str:
+    """The exercise box: ratings, where to write it, the stub; each hint folded on its own
+    and, where `solution` (default: `solutions_shown()`), the solution folded last.
 
     >>> box = exercise_html("ch00_organism", "channel_means")
     >>> "NotImplementedError" in box.split("<details>")[0]
     True
+    >>> "Solution" in box, "Solution" in exercise_html("ch00_organism", "channel_means", solution=False)
+    (True, False)
     """
+    if solution is None:
+        solution = solutions_shown()
     ex = {e.name: e for e in exercises_of(module_name)}[name]
     parts = [
         '<div class="exercise-box" style="border-left:4px solid #4a7bd0;padding:0.4em 1em;'
@@ -331,8 +416,9 @@ def exercise_html(module_name: str, name: str) -> str:
     ]
     for i, hint in enumerate(ex.hints, start=1):
         parts.append(f"<details><summary>Hint {i}</summary><p>{html.escape(hint)}</p></details>")
-    parts.append("<details><summary>Solution</summary>"
-                 + _code_html(_function_source(module_name, name, solution=True)) + "</details>")
+    if solution:
+        parts.append("<details><summary>Solution</summary>"
+                     + _code_html(_function_source(module_name, name, solution=True)) + "</details>")
     parts.append("</div>")
     return "\n".join(parts)
 
@@ -373,12 +459,69 @@ def hint(name: str, n: int = 1) -> str:
     return f"Hint {n} of {len(ex.hints)} for {name}: {ex.hints[n - 1]}"
 
 
+def _class_source(cls: type) -> str | None:
+    """A class's source, found through its methods: each method's code knows the file
+    (or notebook cell) it was written in, where inspect.getsource looks for the class
+    through its module's file, which a notebook's `__main__` does not have (Python < 3.13)."""
+    for member in vars(cls).values():
+        if isinstance(member, (classmethod, staticmethod)):
+            member = member.__func__
+        elif isinstance(member, property):
+            member = member.fget
+        code = getattr(inspect.unwrap(member), "__code__", None) if callable(member) else None
+        if code is None:
+            continue
+        lines = linecache.getlines(code.co_filename)
+        try:
+            tree = ast.parse("".join(lines))
+        except (SyntaxError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.ClassDef) and node.name == cls.__name__
+                    and node.lineno <= code.co_firstlineno <= node.end_lineno):
+                first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+                return "".join(lines[first - 1:node.end_lineno])
+    return None
+
+
+def answer_source(obj: Callable | type) -> str:
+    """The source of a function, a class or a @contextmanager function, as written in a
+    notebook cell or a file (dedented, decorators included).
+
+    >>> class ToyModel:  # in a notebook, inspect.getsource fails here (Python < 3.13)
+    ...     def forward(self, x):
+    ...         return 2 * x
+    >>> print(answer_source(ToyModel))
+    class ToyModel:  # in a notebook, inspect.getsource fails here (Python < 3.13)
+        def forward(self, x):
+            return 2 * x
+    <BLANKLINE>
+    >>> from contextlib import contextmanager
+    >>> @contextmanager
+    ... def ablate_channels(model, layer, channels):
+    ...     yield
+    >>> answer_source(ablate_channels).splitlines()[:2]  # the generator, as written
+    ['@contextmanager', 'def ablate_channels(model, layer, channels):']
+    """
+    target = inspect.unwrap(obj)  # a @contextmanager function: the generator written
+    source = _class_source(target) if inspect.isclass(target) else None
+    if source is None:
+        try:
+            source = inspect.getsource(target)
+        except (OSError, TypeError):
+            raise OSError(
+                f"Python has no source for {getattr(obj, '__name__', obj)!r} (it was typed at an "
+                "interactive prompt, or it is not a function or a class): write it into the "
+                "exercise file directly") from None
+    return textwrap.dedent(source)
+
+
 def save_answer(fn: Callable, *, root: Path = REPO_ROOT) -> Path:
     """Write a function you wrote in a notebook into its exercise file, replacing the
     version there, so that `make grade` grades it. Returns the file written.
 
-    The function must have the exercise's name; its source is taken with
-    `inspect.getsource` (which works for functions defined in notebook cells).
+    The function (or class, or @contextmanager function) must have the exercise's name;
+    its source is the cell it was written in (see `answer_source`).
 
     >>> save_answer(channel_means)  # doctest: +SKIP
     PosixPath('.../exercises/ch00_organism.py')
@@ -388,7 +531,7 @@ def save_answer(fn: Callable, *, root: Path = REPO_ROOT) -> Path:
     path = root / "exercises" / f"{module_name}.py"
     if not path.exists():
         write_stubs(root / "exercises", root)
-    new = textwrap.dedent(inspect.getsource(fn))
+    new = answer_source(fn)
     new_tree = ast.parse(new)
     new_fn = new_tree.body[0]
     if new_fn.decorator_list:  # keep the file's own decorator, drop the notebook's

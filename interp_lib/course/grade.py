@@ -1,4 +1,4 @@
-"""The autograder: `make grade` (or `make grade CH=0`).
+"""The autograder: `make grade` (or `make grade CH=0`, or `make grade EX=channel_means`).
 
 Runs the graded tests in tests/graded against your exercises/ (or another
 target) and prints one line per exercise: points earned of possible, and a
@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from interp_lib.course.checks import CheckFailed, describe_warning
+from interp_lib.course.exercises import find_exercise
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GRADED_DIR = REPO_ROOT / "tests" / "graded"
@@ -68,9 +69,18 @@ def _describe(excinfo) -> tuple[str, str]:
 class GradePlugin:
     """Collects one Result per graded test."""
 
-    def __init__(self) -> None:
+    def __init__(self, exercise: str | None = None) -> None:
         self.results: list[Result] = []
         self._pending: dict[str, Result] = {}
+        self.exercise = exercise  # grade only this exercise's tests
+
+    def pytest_collection_modifyitems(self, config, items):
+        if self.exercise is None:
+            return
+        keep = [i for i in items if (m := i.get_closest_marker("graded")) is not None
+                and m.kwargs.get("exercise") == self.exercise]
+        config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+        items[:] = keep
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_call(self, item):
@@ -108,12 +118,19 @@ class GradePlugin:
             self.results.append(self._pending.pop(item.nodeid))
 
 
-def run(target: str = "exercises", chapter: int | None = None, timeout: float = 60.0
-        ) -> list[Result]:
+def run(target: str = "exercises", chapter: int | None = None, timeout: float = 60.0,
+        exercise: str | None = None) -> list[Result]:
     """Grade `target` (exercises, solutions, or a folder); returns one Result per test.
+    `exercise` grades that exercise alone (its chapter's other tests are not run).
 
-    >>> results = run("solutions", chapter=0)  # doctest: +SKIP
+    >>> results = run("solutions", exercise="channel_means")  # doctest: +SKIP
     """
+    if exercise is not None:
+        try:
+            module_name, _ = find_exercise(exercise)
+        except KeyError as e:
+            raise SystemExit(str(e).strip('"')) from None
+        chapter = int(module_name[2:4])
     if chapter is None:
         paths = [str(GRADED_DIR)]
     else:
@@ -121,7 +138,7 @@ def run(target: str = "exercises", chapter: int | None = None, timeout: float = 
         if not paths:
             available = sorted(int(p.stem[7:9]) for p in GRADED_DIR.glob("test_ch*.py"))
             raise SystemExit(f"no graded exercises for chapter {chapter}; chapters: {available}")
-    plugin = GradePlugin()
+    plugin = GradePlugin(exercise)
     args = [*paths, "--target", target, "-q", "-p", "no:cacheprovider",
             "-p", "no:warnings", f"--timeout={timeout}", "-o", "timeout_method=signal",
             "--rootdir", str(REPO_ROOT), "-c", str(REPO_ROOT / "pyproject.toml")]
@@ -173,12 +190,13 @@ def table(results: list[Result], target: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m interp_lib.course grade", description=__doc__)
     parser.add_argument("--chapter", "-c", type=int, default=None, help="grade one chapter")
+    parser.add_argument("--exercise", "-e", default=None, help="grade one exercise, by name")
     parser.add_argument("--target", default="exercises",
                         help="exercises (default), solutions, or a folder of chNN_*.py files")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per test")
     parser.add_argument("--json", default=None, help="also write the results to this file")
     args = parser.parse_args(argv)
-    results = run(args.target, args.chapter, args.timeout)
+    results = run(args.target, args.chapter, args.timeout, args.exercise)
     print(table(results, args.target))
     if args.json:
         Path(args.json).write_text(json.dumps([asdict(r) for r in results], indent=2))
