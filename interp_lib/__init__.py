@@ -10,6 +10,8 @@
             generative       the learned prior: a VAE of the drawings
         optvis/            feature visualization by optimization (as Lucid's optvis)
             objectives       what to maximise: neuron, channel, direction, diversity, ...
+            objective_algebra
+                             what an objective is: the Objective class, its arithmetic, @objective
             param            how the image is represented: pixels, Fourier, CPPN, a prior
             transforms       transformation robustness: jitter, scale, rotate
             render           the optimization loop
@@ -20,11 +22,20 @@
         plotting           figures: image grids, feature maps, tuning curves
         dataset_examples   the real images that most excite a unit
         tuning             tuning curves and the curve-detector test
-        attribution        saliency, integrated gradients, occlusion, Grad-CAM, ...
+        attribution/       which parts of the input (or which units) made the network decide
+            gradient_methods saliency, input x gradient, integrated gradients, SmoothGrad
+            perturbation     occlusion
+            layer_methods    Grad-CAM, channel attribution
+            sanity_check     the cascading randomization test
         circuits/          reading the weights between features
             kernels          the weights between adjacent layers; bands and rotations
             expanded         expanded weights through the layers in between
             curves           curve circuits: the tangent rule, hand-built detectors, composite units
+        similarity/        comparing representations: do networks learn the same features?
+            cka              CKA: linear, RBF, debiased
+            cca              CCA, SVCCA, PWCCA; every layer against every layer
+            unit_matching    unit against unit, against a random-init control
+            stitching        model stitching through a trained 1x1 convolution
 
 Import modules by their own names (`from interp_lib.optvis import param`), with
 one alias: `from interp_lib.optvis import objectives as obj`.

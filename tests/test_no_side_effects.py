@@ -98,7 +98,7 @@ def _tunings():
 
 def _edit(m, x):
     with hooks.edit(m, "relu1", lambda a: a * 0.5):
-        return m(x)
+        return m(x.to(hooks.model_device(m)))
 
 
 @pytest.mark.parametrize("name", sorted(CALLS))

@@ -4,6 +4,7 @@ import torch
 
 from interp_lib import hooks, similarity as sim
 from interp_lib.organism.models import tiny_net
+from interp_lib.similarity.cka import _median
 
 
 @pytest.fixture(scope="module")
@@ -30,11 +31,11 @@ def test_the_rbf_bandwidth_uses_numpys_median_of_all_squared_distances(published
     # Kornblith et al.'s demo: sigma^2 = threshold^2 * np.median(squared distances), over all
     # n^2 entries; for an even count numpy averages the two middle values.
     x, _ = published
-    assert sim._median(torch.tensor([4.0, 1.0, 3.0, 2.0])) == 2.5
-    assert sim._median(torch.tensor([4.0, 1.0, 3.0])) == 3.0
+    assert _median(torch.tensor([4.0, 1.0, 3.0, 2.0])) == 2.5
+    assert _median(torch.tensor([4.0, 1.0, 3.0])) == 3.0
     xn = x.numpy()
     sq = ((xn[:, None, :] - xn[None, :, :]) ** 2).sum(-1)
-    assert float(sim._median(torch.tensor(sq))) == pytest.approx(np.median(sq), rel=1e-12)
+    assert float(_median(torch.tensor(sq))) == pytest.approx(np.median(sq), rel=1e-12)
     reference = np.exp(-sq / (2 * 0.5**2 * np.median(sq)))
     assert np.allclose(sim.rbf_gram(x, threshold=0.5).numpy(), reference, rtol=1e-10)
 
