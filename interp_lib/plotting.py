@@ -221,6 +221,159 @@ def curve_family(images: Tensor, orientations_deg: Tensor, responses: Tensor,
     return fig
 
 
+def probe_scores(table, *, figsize: tuple[float, float] = (COLUMN, 4.9)) -> plt.Figure:
+    """Probe scores layer by layer, one panel per property, from a `probes.ProbeTable`:
+    each network's held-out score (the first solid, the next dashed), the first
+    network's control-task score (dotted: selectivity is the gap above it) and the
+    chance level (grey).
+
+    >>> from types import SimpleNamespace
+    >>> keys = [(n, "size", l) for n in ("trained", "untrained") for l in ("pixels", "relu1")]
+    >>> t = SimpleNamespace(layers=["pixels", "relu1"], networks=["trained", "untrained"],
+    ...                     properties={"size": "continuous"}, chance={"size": 0.0},
+    ...                     row=lambda net, prop, control=False: [0.1, 0.5 if net == "trained" else 0.2])
+    >>> fig = probe_scores(t)
+    >>> len(fig.axes[0].lines)  # two networks, the control task, chance
+    4
+    """
+    props = list(table.properties)
+    ncols = min(3, len(props))
+    fig, axes = plt.subplots((len(props) + ncols - 1) // ncols, ncols, figsize=figsize, squeeze=False)
+    x = np.arange(len(table.layers))
+    colours = ["#1f4e79", "#c55a11", "#548235"]
+    for ax, prop in zip(axes.flat, props):
+        for i, net in enumerate(table.networks):
+            ax.plot(x, table.row(net, prop), "-" if i == 0 else "--", marker="o", ms=3.5,
+                    color=colours[i % 3], label=f"{net}")
+        ax.plot(x, table.row(table.networks[0], prop, control=True), ":", marker="^", ms=3.5,
+                color=colours[0], alpha=0.8, label=f"{table.networks[0]}, control task")
+        ax.axhline(table.chance[prop], color="0.6", lw=1, label="chance")
+        ax.set_title(prop)
+        ax.set_xticks(x, table.layers, rotation=45, ha="right", rotation_mode="anchor")
+        ax.set_ylim(min(-0.05, ax.get_ylim()[0]), 1.02)
+        ax.set_ylabel("accuracy" if table.properties[prop] == "categorical" else "R$^2$")
+    for ax in axes.flat[len(props):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    if len(props) < axes.size:
+        axes.flat[-1].legend(handles, labels, loc="center", frameon=False)
+    else:
+        fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def tcav_scores(results: Mapping[str, Mapping[str, object]], *,
+                figsize: tuple[float, float] = (COLUMN, 2.9)) -> plt.Figure:
+    """TCAV scores, one panel per concept, one column per class: the bar is the mean
+    score over the concept's CAVs, filled dots each CAV's score, open dots the
+    random-versus-random CAVs'; a star marks p < 0.05 (`probes.TCAVResult`s).
+
+    results: concept -> class name -> a result with .scores, .random_scores, .p_value.
+
+    >>> from types import SimpleNamespace
+    >>> r = SimpleNamespace(scores=torch.ones(4), random_scores=torch.rand(4), p_value=0.01)
+    >>> fig = tcav_scores({"curved": {"circle": r, "square": r}})
+    >>> len(fig.axes[0].patches)  # one bar per class
+    2
+    """
+    fig, axes = plt.subplots(1, len(results), figsize=figsize, sharey=True, squeeze=False)
+    jitter = np.random.default_rng(0)
+    for ax, (concept, by_class) in zip(axes[0], results.items()):
+        for i, (cls, r) in enumerate(by_class.items()):
+            scores, rand = r.scores.float().numpy(), r.random_scores.float().numpy()
+            ax.bar(i, scores.mean(), width=0.6, color="#9dc3e6", edgecolor="#1f4e79")
+            ax.plot(i - 0.12 + jitter.uniform(-0.06, 0.06, len(scores)), scores, "o", ms=4,
+                    color="#1f4e79", alpha=0.7)
+            ax.plot(i + 0.16 + jitter.uniform(-0.06, 0.06, len(rand)), rand, "o", ms=4,
+                    mfc="none", color="0.35", alpha=0.8)
+            if r.p_value < 0.05:
+                ax.text(i, 1.06, "*", ha="center", va="center", fontsize=14)
+        ax.axhline(0.5, color="0.6", lw=1)
+        ax.set_xticks(range(len(by_class)), list(by_class))
+        ax.set_ylim(-0.05, 1.15)
+        ax.set_title(f"concept: {concept}")
+    axes[0, 0].set_ylabel("TCAV score")
+    fig.tight_layout()
+    return fig
+
+
+def removal_effects(result, names: Sequence[str], *, groups: Tensor | None = None,
+                    group_label: str = "grouped", figsize: tuple[float, float] = (COLUMN, 2.8)
+                    ) -> plt.Figure:
+    """What removing directions costs a network (a `probes.AmnesicResult`): its accuracy
+    intact and with each named set removed (bars), and with as many random directions
+    removed (dots, one per draw; the bar beside them is their mean). With groups
+    (n_classes,), a second panel scores its answers by the coarser label.
+
+    >>> from types import SimpleNamespace
+    >>> r = SimpleNamespace(accuracy=lambda name=None, groups=None: 0.9,
+    ...                     random_accuracy=lambda name, groups=None: torch.tensor([0.5, 0.6]))
+    >>> fig = removal_effects(r, ["curvature"])
+    >>> len(fig.axes[0].patches)  # intact, removed, random
+    3
+    """
+    panels = [(None, "accuracy")] + ([(groups, group_label)] if groups is not None else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=figsize, sharey=True, squeeze=False)
+    for ax, (grp, title) in zip(axes[0], panels):
+        ax.bar(0, result.accuracy(groups=grp), color="0.75", width=0.7)
+        ticks = ["intact"]
+        for i, name in enumerate(names):
+            x = 1 + 2 * i
+            rand = result.random_accuracy(name, groups=grp).numpy()
+            ax.bar(x, result.accuracy(name, groups=grp), color="#c55a11", width=0.7)
+            ax.bar(x + 1, rand.mean(), color="#f4cfb6", width=0.7)
+            ax.plot(np.full(len(rand), x + 1.0), rand, "o", ms=3.5, color="0.3")
+            ticks += [f"{name}\nremoved", "random"]
+        ax.set_xticks(range(len(ticks)), ticks)
+        ax.set_ylim(0, 1.05)
+        ax.set_title(title)
+    axes[0, 0].set_ylabel("share right")
+    fig.tight_layout()
+    return fig
+
+
+def direction_and_units(cosines: Tensor, members: Sequence[int], *, preferred: Tensor | None = None,
+                        probe_angles: Tensor | None = None,
+                        figsize: tuple[float, float] = (COLUMN, 2.9)) -> plt.Figure:
+    """A probe's direction against a layer's units: the cosine with each unit, sorted,
+    with a family of units (members) in colour; and, given each member's preferred
+    orientation and the angle a two-output probe (sine, cosine) gives it (both (F,), in
+    degrees), one against the other.
+
+    >>> fig = direction_and_units(torch.tensor([0.5, -0.2, 0.8, 0.1]), [2],
+    ...                           preferred=torch.tensor([90.0]), probe_angles=torch.tensor([80.0]))
+    >>> len(fig.axes)
+    2
+    """
+    two = preferred is not None and probe_angles is not None
+    fig, axes = plt.subplots(1, 2 if two else 1, figsize=figsize, squeeze=False,
+                             gridspec_kw={"width_ratios": [1.7, 1]} if two else None)
+    cos = cosines.detach().cpu().float()
+    order = cos.argsort(descending=True)
+    family = set(int(m) for m in members)
+    colours = ["#c55a11" if int(u) in family else "0.7" for u in order]
+    ax = axes[0, 0]
+    ax.bar(np.arange(len(cos)), cos[order].numpy(), color=colours, width=1.0)
+    ax.axhline(0, color="0.3", lw=0.8)
+    ax.set_xlabel("units, by cosine")
+    ax.set_ylabel("cosine with the direction")
+    ax.set_title("curve family in orange")
+    if two:
+        ax = axes[0, 1]
+        ax.plot([0, 360], [0, 360], color="0.6", lw=1)
+        ax.plot(preferred.numpy(), probe_angles.numpy(), "o", color="#c55a11")
+        ax.set_xlim(0, 360)
+        ax.set_ylim(0, 360)
+        ax.set_xticks([0, 90, 180, 270, 360])
+        ax.set_yticks([0, 90, 180, 270, 360])
+        ax.set_xlabel("preferred orientation (°)")
+        ax.set_ylabel("probe's angle (°)")
+        ax.set_aspect("equal")
+    fig.tight_layout()
+    return fig
+
+
 def signed_image(ax, w: Tensor, *, vmax: float | None = None, title: str | None = None) -> None:
     """Draw a 2-D signed array on ax with the diverging map centred on 0 (red +, blue -).
 
@@ -393,4 +546,90 @@ def show_attributions(images: Tensor, maps: dict[str, Tensor], *, size: float = 
     if n:
         axes[0, 0].set_title("image", fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def neuron_stacks(W: Tensor, *, titles: Sequence[str] | None = None,
+                  neuron_labels: Sequence[Sequence[str]] | None = None, ncols: int = 3,
+                  figsize: tuple[float, float] | None = None) -> plt.Figure:
+    """Per-neuron stacked bars, as in Toy Models of Superposition: W (P, m, n), P models
+    of m neurons and n features; in each panel one bar per neuron, its weights from the
+    features stacked, positive above the axis and negative below, each feature in its
+    own colour (a legend below). A bar of one colour is a monosemantic neuron.
+    neuron_labels: (P, m) texts under the bars. Panels of a row share their scale.
+
+    >>> fig = neuron_stacks(torch.tensor([[[1.0, 0.0], [0.5, -0.5]]]))
+    >>> len(fig.axes[0].patches)  # one rectangle per weight
+    4
+    """
+    W = W.detach().cpu().float()
+    n_models, m, n = W.shape
+    colours = plt.cm.tab10(np.arange(n)) if n <= 10 else plt.cm.viridis(np.linspace(0, 0.9, n))
+    rows = -(-n_models // ncols)
+    fig, axes = plt.subplots(rows, min(ncols, n_models), squeeze=False, sharey="row",
+                             figsize=figsize or (COLUMN, 2.3 * rows + 0.5))
+    for k, ax in enumerate(axes.flat):
+        if k >= n_models:
+            ax.axis("off")
+            continue
+        for neuron in range(m):
+            up = down = 0.0
+            for j in range(n):
+                w = float(W[k, neuron, j])
+                ax.bar(neuron, w, bottom=up if w >= 0 else down, color=colours[j], width=0.8,
+                       linewidth=0)
+                up, down = (up + w, down) if w >= 0 else (up, down + w)
+        ax.axhline(0, color="0.3", lw=0.8)
+        ax.set_xticks(range(m))
+        ax.set_xticklabels(neuron_labels[k] if neuron_labels is not None else [""] * m)
+        if titles is not None:
+            ax.set_title(titles[k], fontsize=10)
+    for row in axes:
+        row[0].set_ylabel("weight")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colours[j]) for j in range(n)]
+    fig.legend(handles, [str(j) for j in range(n)], title="feature", loc="lower center",
+               ncol=min(n, 10), frameon=False, fontsize=10, handlelength=1.0, columnspacing=1.0)
+    fig.tight_layout(rect=(0, 0.12 if rows == 1 else 0.08, 1, 1))
+    return fig
+
+
+def phase_maps(maps: Mapping[str, Tensor], x: Tensor, y: Tensor, *, labels: Sequence[str],
+               boundary: tuple[Tensor, Tensor, Tensor] | None = None, xlabel: str = "",
+               ylabel: str = "", figsize: tuple[float, float] = (COLUMN, 3.2)) -> plt.Figure:
+    """Phase diagrams side by side: each map (R, P) holds, for each y (R,) and x (P,), an
+    index into `labels`, drawn as coloured cells on log axes. boundary: (x_fine, y_fine,
+    phase_fine (R', P')), whose edges are drawn as black lines on every panel (a
+    theory's boundaries over the trained cells, say).
+
+    >>> fig = phase_maps({"a": torch.tensor([[0, 1], [2, 2]])}, torch.tensor([1.0, 0.1]),
+    ...                  torch.tensor([0.5, 2.0]), labels=["x", "y", "z"])
+    """
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    colours = ["#d9d9d9", "#4c72b0", "#dd8452"][:len(labels)]
+
+    def edges(v: Tensor) -> np.ndarray:  # cell edges halfway between centres, on a log scale
+        lv = np.log10(v.double().numpy())
+        mid = (lv[1:] + lv[:-1]) / 2
+        return 10 ** np.concatenate([[2 * lv[0] - mid[0]], mid, [2 * lv[-1] - mid[-1]]])
+
+    fig, axes = plt.subplots(1, len(maps), figsize=figsize, sharey=True, squeeze=False)
+    for ax, (title, phase) in zip(axes[0], maps.items()):
+        ax.pcolormesh(edges(x), edges(y), phase.numpy(), cmap=ListedColormap(colours),
+                      vmin=-0.5, vmax=len(colours) - 0.5)
+        if boundary is not None:
+            bx, by, bz = boundary
+            ax.contour(bx.numpy(), by.numpy(), bz.float().numpy(),
+                       levels=np.arange(0.5, len(labels) - 0.5), colors="black", linewidths=1.2)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        if x[0] > x[-1]:
+            ax.invert_xaxis()
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel(xlabel)
+    axes[0, 0].set_ylabel(ylabel)
+    fig.legend(handles=[Patch(color=c, label=lab) for c, lab in zip(colours, labels)],
+               loc="lower center", ncol=len(labels), frameon=False, fontsize=10)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig

@@ -3,14 +3,15 @@
 ARENA's tests for this material compare with the reference on random inputs;
 these also test behaviour: the learner's own model class, trained with the
 reference loop, must keep exactly m features when they are dense and pack more
-than m when they are sparse.
+than m when they are sparse; sparse features must be independent, not one
+coin per example.
 """
 
 from __future__ import annotations
 
 import torch
 
-from interp_lib import superposition
+from interp_lib import superposition, superposition_measures
 from interp_lib.course.checks import call, check, expect_close, expect_gradient, expect_shape, fail
 
 
@@ -76,8 +77,8 @@ def check_ToyModel(cls) -> None:
              "model packs more than m = 2 of them into 2 dimensions.")
 
 
-def _forward_with(cls, W, b, x):
-    model = cls(5, 2, 3, seed=0)
+def _forward_with(cls, W, b, x, sizes=(5, 2, 3)):
+    model = cls(*sizes, seed=0)
     del model.W
     model.W = W  # a tensor that records gradients, in place of the parameter
     with torch.no_grad():
@@ -126,6 +127,19 @@ def check_sparse_features(fn) -> None:
     nonzero = out[out > 0]
     if nonzero.max() > 1 or abs(float(nonzero.mean()) - 0.5) > 0.03:
         fail("the features that are on should be uniform in [0, 1] (mean 0.5).")
+    # Independence: in instance 1 (p = 0.3) two features are on together in p^2 = 9% of
+    # examples, averaged over the 15 pairs; features that share one coin are on together
+    # in 30%, the chapter's "correlated" features.
+    on1 = (out[:, 1] > 0).float()  # (B, n)
+    both = (on1.T @ on1 / len(on1))[torch.triu_indices(6, 6, offset=1).unbind()].mean()
+    if abs(float(both) - 0.3) < 0.03:
+        fail(f"the features of an example are on or off together (two features of instance 1 "
+             f"are both on in {float(both):.0%} of examples, as often as one is): one on/off "
+             "coin per example makes them perfectly correlated. Draw a coin for every "
+             "feature: torch.rand of shape (B, I, n).")
+    if abs(float(both) - 0.09) > 0.02:
+        fail(f"two features of instance 1 (probability 0.3 each) are both on in "
+             f"{float(both):.1%} of examples; independent features are, in 0.3 x 0.3 = 9%.")
     again = fn(4000, 6, p, torch.Generator().manual_seed(4))
     if not torch.equal(again, out):
         fail("the same generator seed gave different batches: draw only from `generator`.")
@@ -182,17 +196,121 @@ def check_feature_dimensionality(fn) -> None:
              "= W_j / ||W_j|| (with unit-length columns the two agree, which is why the "
              "pentagon passed).")
     expect_close(got,
-                 superposition.feature_dimensionality(_as_model(rand)),
+                 superposition_measures.feature_dimensionality(_as_model(rand)),
                  "the same formula on random W.", what="feature_dimensionality(random W)",
                  atol=1e-4)
 
 
 def _as_model(W: torch.Tensor) -> superposition.ToyModel:
-    m = superposition.ToyModel(superposition.ToyConfig(W.shape[2], W.shape[1],
-                                                       sparsity=(0.0,) * W.shape[0]))
+    m = superposition.ToyModel(W.shape[2], W.shape[1], W.shape[0])
     with torch.no_grad():
         m.W.copy_(W)
     return m
+
+
+@check("interference")
+def check_interference(fn) -> None:
+    W = torch.zeros(2, 2, 4)
+    W[0, 0, 0], W[0, 0, 1] = 1.0, -1.0  # an antipodal pair: 1 each
+    W[0, 1, 2] = 2.0  # alone in its dimension, and long: 0
+    # feature 3 of instance 0 is dropped: 0
+    angles = torch.arange(4) * (torch.pi / 2)
+    W[1] = torch.stack([angles.cos(), angles.sin()]) * 0.5  # a square, short arrows
+    out = call(fn, W, what="interference(W)")
+    expect_shape(out, (2, 4), "interference(W) for W (2, 2, 4)")
+    if not torch.isfinite(out).all():
+        fail("your result has NaN or infinity: a dropped feature (W_j = 0) has no direction, "
+             "and its interference is 0. Guard the division by ||W_j|| (clamp_min).")
+    g = torch.Generator().manual_seed(9)
+    rand = torch.randn(3, 4, 7, generator=g)
+    got = call(fn, rand, what="interference")
+    unit = rand / rand.norm(dim=1, keepdim=True)
+    overlap = torch.einsum("imj,imk->ijk", unit, rand) ** 2
+    ref = overlap.sum(-1) - overlap.diagonal(dim1=1, dim2=2)
+    if torch.allclose(got, overlap.sum(-1), atol=1e-4):
+        fail("you kept the feature's overlap with itself, (W_j_hat . W_j)^2 = ||W_j||^2: the "
+             "sum is over the *other* features, k != j.")
+    raw = torch.einsum("imj,imk->ijk", rand, rand) ** 2
+    if torch.allclose(got, raw.sum(-1) - raw.diagonal(dim1=1, dim2=2), atol=1e-4):
+        fail("you did not normalise W_j: it is (W_j_hat . W_k)^2, W_j_hat = W_j / ||W_j||; "
+             "only the leaking feature W_k keeps its length.")
+    signed = torch.einsum("imj,imk->ijk", unit, rand)
+    if torch.allclose(got, signed.sum(-1) - signed.diagonal(dim1=1, dim2=2), atol=1e-4):
+        fail("you did not square the overlaps: a feature pointing the opposite way leaks "
+             "into W_j as much as one pointing the same way.")
+    expect_close(got, ref, "sum over k != j of (W_j_hat . W_k)^2.", what="interference(random W)",
+                 atol=1e-4)
+    expect_close(out, torch.tensor([[1.0, 1.0, 0.0, 0.0], [0.25, 0.25, 0.25, 0.25]]),
+                 "an antipodal pair leaks 1 into each other; a feature alone 0, a dropped one "
+                 "0; in a square of arrows 0.5 long, each feature's opposite leaks 0.5^2.",
+                 atol=1e-5)
+
+
+def _reference_relu_hidden(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    h = torch.relu(torch.einsum("imn,bin->bim", W, x))
+    return torch.relu(torch.einsum("imn,bim->bin", W, h) + b)
+
+
+@check("ReluHiddenModel")
+def check_ReluHiddenModel(cls) -> None:
+    model = cls(5, 3, 2, seed=0)
+    params = dict(model.named_parameters())
+    if set(params) != {"W", "b"}:
+        fail(f"keep the parameters W and b (and no others); your model has {sorted(params)}.")
+    expect_shape(params["W"], (2, 3, 5), "ReluHiddenModel(5, 3, 2).W")
+    W, b = _toy(5, 3, 2, seed=10)
+    with torch.no_grad():
+        model.W.copy_(W)
+        model.b.copy_(b)
+    x = torch.rand(16, 2, 5, generator=torch.Generator().manual_seed(11))
+    out = call(model, x, what="ReluHiddenModel.forward(x)")
+    expect_shape(out, (16, 2, 5), "ReluHiddenModel(5, 3, 2)(x) for x (16, 2, 5)")
+    ref = _reference_relu_hidden(W, b, x)
+    h = torch.einsum("imn,bin->bim", W, x)
+    if torch.allclose(out, _reference_forward(W, b, x), atol=1e-5):
+        fail("the hidden layer has no ReLU: this is the first toy model. Here h = ReLU(W x), "
+             "so that the hidden numbers are neurons that never go negative.")
+    if torch.allclose(out, torch.einsum("imn,bim->bin", W, torch.relu(h)) + b, atol=1e-5):
+        fail("the output has no ReLU: x' = ReLU(W^T h + b), as in the first toy model.")
+    if torch.allclose(out, torch.relu(torch.einsum("imn,bim->bin", W, torch.relu(h))), atol=1e-5):
+        fail("you left out the bias b.")
+    expect_close(out, ref, "h = ReLU(W x) per instance, then ReLU(W^T h + b).", atol=1e-5,
+                 what="ReluHiddenModel.forward(x)")
+    one = call(model, x[:1], what="ReluHiddenModel.forward on a batch of one")
+    expect_close(one, ref[:1], "a batch of one example should give that example's row.",
+                 what="ReluHiddenModel.forward(x[:1])", atol=1e-5)
+    expect_gradient(lambda w: _forward_with(cls, w, b, x, (5, 3, 2)), W,
+                    what="ReluHiddenModel's forward (to W)")
+
+
+@check("neuron_polysemanticity")
+def check_neuron_polysemanticity(fn) -> None:
+    W = torch.tensor([[[1.0, -3.0, 0.0, 0.0],  # one feature excites it (one silences it): 1
+                       [0.6, 0.6, -0.2, 0.0],  # two, equally: 2
+                       [-1.0, -1.0, 0.0, 0.0],  # none: 0
+                       [0.5, 0.5, 0.5, 0.5]]])  # four: 4
+    out = call(fn, W, what="neuron_polysemanticity(W)")
+    expect_shape(out, (1, 4), "neuron_polysemanticity(W) for W (1, 4 neurons, 4 features)")
+    if not torch.isfinite(out).all():
+        fail("your result has NaN or infinity: a neuron that no feature excites (every weight "
+             "<= 0) answers 0 features.")
+    a_abs = W**2
+    with_negative = a_abs.sum(-1) ** 2 / (a_abs**2).sum(-1)
+    if torch.allclose(out[0, :2], with_negative[0, :2], atol=1e-4):
+        fail("you counted the negative weights: a negative weight only silences the neuron, it "
+             "never makes it answer. Keep the positive part, W.clamp_min(0).")
+    expect_close(out, torch.tensor([[1.0, 2.0, 0.0, 4.0]]), "one feature: 1; two equal: 2; "
+                 "none: 0; four equal: 4.", atol=1e-4)
+    g = torch.Generator().manual_seed(13)
+    rand = torch.randn(2, 5, 8, generator=g)
+    got = call(fn, rand, what="neuron_polysemanticity")
+    pos = rand.clamp_min(0)
+    if torch.allclose(got, pos.sum(-1) ** 2 / (pos**2).sum(-1), atol=1e-4):
+        fail("you used the weights, not their squares: with a_j = max(W_kj, 0)^2, it is "
+             "(sum_j a_j)^2 / sum_j a_j^2.")
+    expect_close(got, superposition_measures.neuron_polysemanticity(_as_model(rand)),
+                 "(sum_j a_j)^2 / sum_j a_j^2 with a_j = max(W_kj, 0)^2, per neuron.",
+                 what="neuron_polysemanticity(random W)", atol=1e-4)
 
 
 @check("class_selectivity")

@@ -23,6 +23,11 @@ def test_sparse_features(chapter):
     ch05.check_sparse_features.strict(chapter.sparse_features)
 
 
+@pytest.mark.graded(exercise="interference", points=2)
+def test_interference(chapter):
+    ch05.check_interference.strict(chapter.interference)
+
+
 @pytest.mark.graded(exercise="dimensions_per_feature", points=1)
 def test_dimensions_per_feature(chapter):
     ch05.check_dimensions_per_feature.strict(chapter.dimensions_per_feature)
@@ -31,6 +36,16 @@ def test_dimensions_per_feature(chapter):
 @pytest.mark.graded(exercise="feature_dimensionality", points=3)
 def test_feature_dimensionality(chapter):
     ch05.check_feature_dimensionality.strict(chapter.feature_dimensionality)
+
+
+@pytest.mark.graded(exercise="ReluHiddenModel", points=2)
+def test_relu_hidden_model(chapter):
+    ch05.check_ReluHiddenModel.strict(chapter.ReluHiddenModel)
+
+
+@pytest.mark.graded(exercise="neuron_polysemanticity", points=2)
+def test_neuron_polysemanticity(chapter):
+    ch05.check_neuron_polysemanticity.strict(chapter.neuron_polysemanticity)
 
 
 @pytest.mark.graded(exercise="class_selectivity", points=2)

@@ -54,13 +54,15 @@ class _ClampsInput(_Base):
         return torch.relu(torch.einsum("imn,bim->bin", self.W, h) + self.b)
 
 
-def _sparse(use_sparsity=False, shared=False, gaussian=False, global_rng=False):
+def _sparse(use_sparsity=False, shared=False, gaussian=False, global_rng=False, coin=None):
     def features(batch_size, n_features, p, generator):
         shape = (batch_size, len(p), n_features)
         values = torch.randn(shape, generator=generator).abs() if gaussian else \
             torch.rand(shape, generator=generator)
         if shared:
             on = torch.rand(shape, generator=generator) < p.mean()
+        elif coin is not None:  # one coin for several features: they switch on together
+            on = torch.rand(coin(batch_size, len(p)), generator=generator) < p[None, :, None]
         else:
             prob = (1 - p) if use_sparsity else p
             rand = torch.rand(shape) if global_rng else torch.rand(shape, generator=generator)
@@ -114,6 +116,71 @@ def _dims_squares_in_place(W):
     return W.shape[1] / W.pow_(2).sum(dim=(1, 2))  # squares the caller's weights
 
 
+class _NoHiddenRelu(_Base):  # the first toy model, submitted as the second
+    def forward(self, x):
+        h = torch.einsum("imn,bin->bim", self.W, x)
+        return torch.relu(torch.einsum("imn,bim->bin", self.W, h) + self.b)
+
+
+class _HiddenReluNoOutputRelu(_Base):
+    def forward(self, x):
+        h = torch.relu(torch.einsum("imn,bin->bim", self.W, x))
+        return torch.einsum("imn,bim->bin", self.W, h) + self.b
+
+
+class _HiddenReluNoBias(_Base):
+    def forward(self, x):
+        h = torch.relu(torch.einsum("imn,bin->bim", self.W, x))
+        return torch.relu(torch.einsum("imn,bim->bin", self.W, h))
+
+
+class _HiddenReluOnInput(_Base):
+    def forward(self, x):
+        x /= x.amax().clamp_min(1e-12)  # "normalises" the caller's batch
+        h = torch.relu(torch.einsum("imn,bin->bim", self.W, x))
+        return torch.relu(torch.einsum("imn,bim->bin", self.W, h) + self.b)
+
+
+class _HiddenReluDetached(_Base):
+    def forward(self, x):
+        h = torch.relu(torch.einsum("imn,bin->bim", self.W.detach(), x))
+        return torch.relu(torch.einsum("imn,bim->bin", self.W.detach(), h) + self.b)
+
+
+def _interference(self_term=False, normalise=True, square=True, guard=True):
+    def leak(W):
+        norms = W.norm(dim=1, keepdim=True)
+        unit = W / (norms.clamp_min(1e-8) if guard else norms) if normalise else W
+        overlap = torch.einsum("imj,imk->ijk", unit, W)
+        overlap = overlap**2 if square else overlap
+        total = overlap.sum(-1)
+        return total if self_term else total - overlap.diagonal(dim1=1, dim2=2)
+    return leak
+
+
+def _interference_normalises_in_place(W):
+    W /= W.norm(dim=1, keepdim=True).clamp_min(1e-8)  # the caller's W, made unit length
+    overlap = torch.einsum("imj,imk->ijk", W, W) ** 2
+    return overlap.sum(-1) - overlap.diagonal(dim1=1, dim2=2)
+
+
+def _polysemanticity(part=lambda W: W.clamp_min(0), square=True, guard=True, dim=-1):
+    def poly(W):
+        a = part(W) ** 2 if square else part(W)
+        total = a.sum(dim=dim)
+        if not guard:
+            return total**2 / (a**2).sum(dim=dim)
+        return torch.where(total > 0, total**2 / (a**2).sum(dim=dim).clamp_min(1e-24),
+                           torch.zeros_like(total))
+    return poly
+
+
+def _polysemanticity_in_place(W):
+    a = W.clamp_(min=0) ** 2  # clamps the caller's weights
+    total = a.sum(-1)
+    return torch.where(total > 0, total**2 / (a**2).sum(-1).clamp_min(1e-24), torch.zeros_like(total))
+
+
 MUTANTS = {
     "ToyModel": [
         ("ReLU on the hidden layer", _ReluOnHidden),
@@ -137,6 +204,17 @@ MUTANTS = {
         ("one probability for every instance", _sparse(shared=True)),
         ("values not uniform in [0, 1]", _sparse(gaussian=True)),
         ("hard-coded: ignores the generator", _sparse(global_rng=True)),
+        ("one on/off coin per example: all features correlated",
+         _sparse(coin=lambda b, i: (b, 1, 1))),
+        ("one coin per example and instance: an instance's features correlated",
+         _sparse(coin=lambda b, i: (b, i, 1))),
+    ],
+    "interference": [
+        ("the feature's overlap with itself kept", _interference(self_term=True)),
+        ("W_j not normalised", _interference(normalise=False)),
+        ("overlaps not squared", _interference(square=False)),
+        ("edge: NaN for a dropped feature", _interference(guard=False)),
+        ("side effect: normalises the caller's W in place", _interference_normalises_in_place),
     ],
     "dimensions_per_feature": [
         ("side effect: squares the caller's W in place", _dims_squares_in_place),
@@ -148,6 +226,21 @@ MUTANTS = {
         ("W_j not normalised", _dimensionality(normalise=False)),
         ("edge: NaN for dropped features", _dimensionality(guard=False)),
         ("the feature itself left out of the sum", _dimensionality_excludes_self),
+    ],
+    "ReluHiddenModel": [
+        ("no ReLU on the hidden layer (the first toy model)", _NoHiddenRelu),
+        ("no ReLU on the output", _HiddenReluNoOutputRelu),
+        ("bias left out", _HiddenReluNoBias),
+        ("no gradient: the weights are detached", _HiddenReluDetached),
+        ("side effect: normalises the caller's batch in place", _HiddenReluOnInput),
+    ],
+    "neuron_polysemanticity": [
+        ("negative weights counted (|W| instead of the positive part)", _polysemanticity(
+            part=torch.abs)),
+        ("weights not squared", _polysemanticity(square=False)),
+        ("edge: NaN for a neuron no feature excites", _polysemanticity(guard=False)),
+        ("over the neurons instead of the features", _polysemanticity(dim=-2)),
+        ("side effect: clamps the caller's W in place", _polysemanticity_in_place),
     ],
     "class_selectivity": [
         ("top class included in the rest", _selectivity(include_top=True)),
