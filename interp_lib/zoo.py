@@ -38,7 +38,7 @@ from torch import Tensor, nn
 from interp_lib.organism import generative
 from interp_lib.organism import train
 from interp_lib.hooks import layer_names
-from interp_lib.optvis import param
+from interp_lib.optvis import param, strokes
 from interp_lib.organism.models import Architecture, ConvNet, check_images
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -147,7 +147,10 @@ def build(name: str) -> ConvNet:
     >>> build("conv3-s0").conv_names
     ['conv1', 'conv2', 'conv3', 'conv4', 'conv5', 'conv6']
     """
-    return ConvNet(ARCHITECTURES[ORGANISMS[name][0]])
+    net = ConvNet(ARCHITECTURES[ORGANISMS[name][0]])
+    # Renders of an organism are drawn as pen strokes, like its data (see optvis.strokes).
+    net.render_recipe = strokes.DRAWING
+    return net
 
 
 def load(name: str, *, device: str | torch.device = "cpu", pretrained: bool = True,

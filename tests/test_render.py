@@ -118,7 +118,7 @@ def test_redirected_relu_wakes_a_unit_that_is_silent_for_the_starting_image():
 
 
 def test_transforms_argument_is_checked(net):
-    with pytest.raises(ValueError, match="transforms must be 'standard', None or a transform"):
+    with pytest.raises(ValueError, match="transforms must be 'default', 'standard', None or a transform"):
         render.render(net, obj.channel("relu2", 0), size=16, steps=1, transforms="jitter", progress=False)
 
 

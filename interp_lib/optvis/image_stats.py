@@ -150,3 +150,46 @@ def match_stimuli(images: Tensor, centre: tuple[float, float], window: int, *,
             float(orientations[a % n_orientations]), float(radii_t[a // n_orientations]),
             float(line[li]), float(angles[li // (len(line_lengths) * len(line_offsets))])))
     return results
+
+
+@dataclass
+class Readability:
+    """How well renders show their units' curves, one entry per render (U,).
+
+    arc, line: the best normalised correlation with an arc and with a line
+    (`match_stimuli`); bend: the best arc's orientation (degrees); bend_error: its
+    angle to the unit's preferred orientation (0 to 180 degrees).
+    """
+
+    arc: Tensor
+    line: Tensor
+    bend: Tensor
+    bend_error: Tensor
+
+    @property
+    def arc_over_line(self) -> Tensor:
+        return self.arc / self.line.clamp_min(1e-9)
+
+    def bends_right(self, within: float = 30.0) -> Tensor:
+        """(U,) bool: the render bends within `within` degrees of the unit's preference."""
+        return self.bend_error <= within
+
+
+def readability(images: Tensor, preferred: Tensor | Sequence[float], centre: tuple[float, float],
+                window: int) -> Readability:
+    """Measure renders (U, 3, H, W) of curve detectors against arcs and lines inside their
+    receptive field (`centre` (x, y), `window` pixels), and each bend against the unit's
+    preferred orientation `preferred` (U,) in degrees.
+
+    >>> from interp_lib.organism import stimuli
+    >>> r = readability(stimuli.curves([90.0, 200.0], radius=9), [80.0, 20.0], (32, 32), 32)
+    >>> r.bends_right().tolist(), [round(float(a), 2) for a in r.arc]  # right, then backwards
+    ([True, False], [1.0, 1.0])
+    """
+    matches = match_stimuli(images, centre, window)
+    pref = torch.as_tensor(preferred, dtype=torch.float32).reshape(-1)
+    bend = torch.tensor([m.arc_orientation for m in matches])
+    diff = (bend - pref).abs() % 360
+    return Readability(torch.tensor([m.arc_score for m in matches]),
+                       torch.tensor([m.line_score for m in matches]), bend,
+                       torch.minimum(diff, 360 - diff))

@@ -20,9 +20,9 @@ What plugs in, each checked on the first step with a plain-words error:
 - `param`: an `optvis.param` parameterization, or any `nn.Module` whose
   forward() takes no argument and returns images (N, 3, H, W) in [0, 1]
   (its parameters are what is optimized);
-- `transforms`: "standard", None, a seeded transform `t(images, generator)`
-  (see `optvis.transforms`), or a plain callable `t(images)` such as a
-  torchvision transform or a lambda;
+- `transforms`: "default" (the model's recipe), "standard", None, a seeded
+  transform `t(images, generator)` (see `optvis.transforms`), or a plain
+  callable `t(images)` such as a torchvision transform or a lambda;
 - `optimizer`: a factory `params -> torch.optim.Optimizer`
   (default: Adam with learning rate `lr`).
 """
@@ -42,7 +42,8 @@ from tqdm.auto import tqdm
 
 from interp_lib.hooks import capture, eval_mode, forward, model_device, resolve
 from interp_lib.optvis import objectives as obj
-from interp_lib.optvis.param import ImageParam, colour_sqrt_for, image
+from interp_lib.optvis.param import ImageParam
+from interp_lib.optvis.recipe import recipe_for
 from interp_lib.optvis.transforms import SeededTransform, identity, standard
 
 Param = nn.Module
@@ -134,7 +135,7 @@ def render(
     steps: int = 256,
     lr: float = 0.05,
     optimizer: OptimizerFactory | None = None,
-    transforms: SeededTransform | Callable[[Tensor], Tensor] | str | None = "standard",
+    transforms: SeededTransform | Callable[[Tensor], Tensor] | str | None = "default",
     snapshots: Iterable[int] = (),
     seed: int = 0,
     progress: bool = True,
@@ -143,10 +144,13 @@ def render(
 ) -> RenderResult:
     """Optimize images to maximise `objective`; returns a RenderResult.
 
-    param: the image parameterization (default: `param.image(size,
-    batch_size=batch_size)`, Fourier with colours decorrelated by the model's
-    own colour statistics, created on the model's device). transforms:
-    "standard" (Lucid's set scaled to the image size), None, or a transform.
+    param and transforms default to the model's render recipe
+    (`optvis.recipe`): for the zoo's organisms, pen strokes drawn where the
+    objective can see and no transforms (`optvis.strokes`); for every other
+    model, Lucid's Fourier image with the model's decorrelated colours and its
+    standard transforms. param: an image parameterization, made on the model's
+    device. transforms: "default", "standard" (Lucid's set scaled to the image
+    size), None, or a transform.
     optimizer: a factory `params -> optimizer` (default Adam(params, lr)).
     snapshots: steps after which to keep a copy of the images. callback(step,
     param): called after every step (chapter 2 uses it to blur).
@@ -163,9 +167,11 @@ def render(
     """
     _check_request(model, objective, steps)
     device = model_device(model)
+    recipe = recipe_for(model)
     if param is None:
-        param = image(size, batch_size=batch_size, colour_sqrt=colour_sqrt_for(model), seed=seed,
-                      device=device)
+        param = recipe.param(model, objective, batch_size, size, seed, device)
+    if isinstance(transforms, str) and transforms == "default":
+        transforms = recipe.transforms
     images = _images_of(param, device)
     params = _parameters_of(param)
     opt = _make_optimizer(optimizer, params, lr)
@@ -353,9 +359,11 @@ def _as_transform(transforms, size: int) -> SeededTransform:
     if isinstance(transforms, str):
         if transforms == "standard":
             return standard(size)
-        raise ValueError(f"transforms must be 'standard', None or a transform, got {transforms!r}")
+        raise ValueError(f"transforms must be 'default', 'standard', None or a transform, got "
+                         f"{transforms!r}")
     if not callable(transforms):
-        raise ValueError(f"transforms must be 'standard', None or a transform, got {transforms!r}")
+        raise ValueError(f"transforms must be 'default', 'standard', None or a transform, got "
+                         f"{transforms!r}")
     n = _n_positional(transforms)
     if n == 1 or n is None:
         return lambda x, g: transforms(x)
