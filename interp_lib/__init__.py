@@ -36,6 +36,8 @@
             cca              CCA, SVCCA, PWCCA; every layer against every layer
             unit_matching    unit against unit, against a random-init control
             stitching        model stitching through a trained 1x1 convolution
+        probes             what a layer encodes, and whether the network uses it: linear probes
+                           with controls, CAVs and TCAV, removing directions (INLP, amnesic)
 
 Import modules by their own names (`from interp_lib.optvis import param`), with
 one alias: `from interp_lib.optvis import objectives as obj`.
