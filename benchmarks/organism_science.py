@@ -49,7 +49,6 @@ from interp_lib.organism import data, train
 from interp_lib.tuning import CurveTuning, curve_tuning, largest_gap, line_tuning
 
 N_ORIENTATIONS = 36
-ANALYSIS_SEED = 2**31 - 2  # images for correlations and CKA: never a training seed
 MAX_RENDERED = 24
 
 
@@ -210,7 +209,7 @@ def main() -> None:
     start = time.time()
     models = load_models(args)
     results = [measure_model(label, arch, m, not args.no_renders) for label, arch, m in models]
-    images = data.make_batch(args.images, ANALYSIS_SEED).images
+    images = data.make_batch(args.images, data.ANALYSIS_SEED).images
     acts = {s.name: hooks.activations(m, images, s.layer) for s, (_, _, m) in zip(results, models)}
     for s in results:
         same = [o for o in results if o is not s and o.arch == s.arch]

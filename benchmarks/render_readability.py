@@ -44,9 +44,9 @@ def family_and_control(model, n_orientations: int = 72):
     layer = max(tunings, key=lambda name: len(tunings[name].curve_detectors()))
     t = tunings[layer]
     family = t.family()
-    tuned = set(t.tuned())
     peak = t.responses.amax(dim=1)
-    alive = [c for c in range(len(peak)) if c not in tuned and peak[c] > 0.05 * peak.max()]
+    # Non-detectors: channels that answer the probes at all, but fail the curve-detector test.
+    alive = [c for c in range(len(peak)) if c not in family and peak[c] > 0.05 * peak.max()]
     g = torch.Generator().manual_seed(0)
     control = [alive[i] for i in torch.randperm(len(alive), generator=g)[:len(family)].tolist()]
     return layer, t, family, control
@@ -78,7 +78,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=256)
     parser.add_argument("--no-lucid", action="store_true", help="skip Lucid's defaults")
     args = parser.parse_args()
-    pool = data.make_batch(2000, seed=1).images
+    pool = data.make_batch(2000, seed=data.EXAMPLES_SEED).images
     print(f"{'organism':<11} {'layer':<6} {'n':>3} {'recipe':<8} {'arc':>5} {'control':>7} "
           f"{'gap':>6} {'arc/line':>8} {'bend<=30':>8} {'reach':>6} {'s':>5}")
     for name in args.names:
@@ -86,6 +86,9 @@ def main() -> None:
         layer, t, family, control = family_and_control(model)
         best = hooks.layer_activations(model, pool, layer,
                                        reduce=lambda a: a.amax(dim=(2, 3))).amax(dim=0)
+        if not family or not control:
+            print(f"{name:<11} {layer:<6} {len(family):>3} (no family or no control to compare)")
+            continue
         for lucid in ([False] if args.no_lucid else [True, False]):
             d = measure(model, layer, t, family, best, lucid=lucid, steps=args.steps)
             c = measure(model, layer, t, control, best, lucid=lucid, steps=args.steps)

@@ -144,7 +144,7 @@ def prepare(name: str, device) -> dict:
     alive = [c for c in range(len(peak)) if c not in tuned and peak[c] > 0.05 * peak.max()]
     g = torch.Generator().manual_seed(0)
     controls = [alive[i] for i in torch.randperm(len(alive), generator=g)[:len(family)].tolist()]
-    pool = data.make_batch(2000, seed=1).images
+    pool = data.make_batch(2000, seed=data.EXAMPLES_SEED).images
     best = hooks.layer_activations(model, pool, layer, reduce=lambda a: a.amax(dim=(2, 3))).amax(0)
     rf = hooks.receptive_field(model, layer)
     return dict(model=model, layer=layer, tuning=t, family=family, controls=controls,

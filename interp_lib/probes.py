@@ -88,7 +88,8 @@ def ground_truth(batch: data.ShapeBatch) -> dict[str, Tensor]:
     brighter = p["fg"] @ luminance > p["bg"] @ luminance
     polarity = torch.where(p["two_tone"] > 0, 2, torch.where(brighter, 0, 1))
     arc = batch.labels == data.CLASSES.index("arc")
-    orientation = torch.stack([torch.sin(p["angle"]), torch.cos(p["angle"])], dim=1)
+    angle = torch.deg2rad(p["angle"])
+    orientation = torch.stack([torch.sin(angle), torch.cos(angle)], dim=1)
     curved = torch.tensor([data.CLASSES[k] in data.CURVED for k in batch.labels.tolist()])
     return {"class": batch.labels.clone(), "curved": curved.long(), "polarity": polarity,
             "orientation": torch.where(arc[:, None], orientation, torch.full_like(orientation, math.nan)),
@@ -113,7 +114,7 @@ def shape_types(batch: data.ShapeBatch, *, size_bins: int = 3, angle_bins: int =
         raise ValueError(f"size_bins and angle_bins must be at least 1, got {size_bins}, {angle_bins}")
     k = batch.images.shape[-1] / data.IMAGE_SIZE  # make_batch draws radii of 9 to 20 px at 64 px
     size = ((batch.params["radius"] / k - 9.0) / 11.0 * size_bins).long().clamp(0, size_bins - 1)
-    angle = (batch.params["angle"] % (2 * math.pi) / (2 * math.pi) * angle_bins).long()
+    angle = (batch.params["angle"] % 360 / 360 * angle_bins).long()
     angle = angle.clamp(0, angle_bins - 1)
     return (batch.labels * size_bins + size) * angle_bins + angle
 

@@ -269,7 +269,7 @@ def hand_built_family(model: nn.Module, layer: Layer, detectors: Sequence[int], 
 
     name, conv, source = _check_family(model, layer, detectors, tuning, lines, oriented)
     if images is None:
-        images = data.make_batch(256, seed=2**31 - 5).images
+        images = data.make_batch(256, seed=data.FIT_SEED).images
     acts = activations(model, images, [source, name])
     src, real = acts[source], acts[name]
     k = conv.weight.shape[-1]

@@ -49,7 +49,15 @@ CURVED = ("circle", "arc", "wave", "spiral")  # the classes drawn with curves on
 LOOK_ALIKES = (("circle", "pentagon"), ("arc", "corner"), ("wave", "zigzag"))
 SPLIT_FRACTION = 0.5  # the share of two-tone strokes
 IMAGE_SIZE = 64
-HELD_OUT_SEED = 2**31 - 1  # never used to train: training seeds are below 2**30
+# Seeds of image sets that no training run ever draws (training seeds stay below 2**30), one
+# per use, so that nothing chosen on one set is judged on it.
+HELD_OUT_SEED = 2**31 - 1  # accuracy and reconstruction error
+ANALYSIS_SEED = 2**31 - 2  # measuring the organisms' units (benchmarks)
+EXAMPLES_SEED = 2**31 - 4  # where dataset examples are searched
+FIT_SEED = 2**31 - 5  # what a method fits itself to (hand-built detectors, probes)
+EDIT_SEED = 2**31 - 7  # where an edit of the network (an ablation, a swap) is scored
+COMPARE_SEED = 2**31 - 8  # images on which networks are compared (CKA, unit matching)
+TEST_SEED = 2**31 - 9  # held-out scores of trained add-ons (stitching layers, probes)
 
 
 def unrelated(a: str, b: str) -> bool:
@@ -205,7 +213,7 @@ def make_batch(n: int, seed: int, size: int = IMAGE_SIZE) -> ShapeBatch:
     """Draw n labelled images, deterministically from `seed`.
 
     Returns a ShapeBatch with images (n, 3, size, size) in [0, 1], labels (n,)
-    and the drawing parameters. Lengths are in pixels, angles in radians.
+    and the drawing parameters. Lengths are in pixels, angles in degrees.
 
     >>> batch = make_batch(4, seed=0)
     >>> batch.images.shape, len(batch.class_names)
@@ -264,10 +272,12 @@ def make_batch(n: int, seed: int, size: int = IMAGE_SIZE) -> ShapeBatch:
 
     nan = torch.full((n,), float("nan"))
     params = {
-        "cx": cx, "cy": cy, "radius": radius, "angle": angle, "mirror": mirror.float(),
-        "width": width, "fg": fg, "bg": bg, "noise_std": noise_std,
-        "extent": torch.where(labels == CLASSES.index("arc"), arc_extent, nan),
-        "corner_angle": torch.where(labels == CLASSES.index("corner"), corner_angle, nan),
+        # Angles in degrees, as everywhere a learner reads them (the drawing used radians).
+        "cx": cx, "cy": cy, "radius": radius, "angle": torch.rad2deg(angle),
+        "mirror": mirror.float(), "width": width, "fg": fg, "bg": bg, "noise_std": noise_std,
+        "extent": torch.where(labels == CLASSES.index("arc"), torch.rad2deg(arc_extent), nan),
+        "corner_angle": torch.where(labels == CLASSES.index("corner"), torch.rad2deg(corner_angle),
+                                    nan),
         "periods": torch.where(labels == CLASSES.index("wave"), periods, nan),
         "turns": torch.where(labels == CLASSES.index("spiral"), turns, nan),
         "two_tone": split.float(),
