@@ -46,10 +46,11 @@ def to_numpy_image(img: Tensor) -> np.ndarray:
     return img.detach().cpu().clamp(0, 1).permute(1, 2, 0).numpy()
 
 
-def _grid(n: int, ncols: int, size: float, extra_height: float = 0.0, **kwargs):
+def _grid(n: int, ncols: int, image_inches: float, extra_height: float = 0.0, **kwargs):
     ncols = max(1, min(ncols, n))
     nrows = (n + ncols - 1) // ncols
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + extra_height),
+    fig, axes = plt.subplots(nrows, ncols,
+                             figsize=(image_inches * ncols, image_inches * nrows + extra_height),
                              squeeze=False, **kwargs)
     for ax in axes.flat:
         ax.axis("off")
@@ -57,16 +58,16 @@ def _grid(n: int, ncols: int, size: float, extra_height: float = 0.0, **kwargs):
 
 
 def show_images(images: Tensor, titles: Sequence[str] | None = None, *, ncols: int = 8,
-                size: float = 0.85, suptitle: str | None = None,
+                image_inches: float = 0.85, suptitle: str | None = None,
                 row_labels: Sequence[str] | None = None) -> plt.Figure:
     """A grid of images (N, 3, H, W) in [0, 1], with optional titles and row labels.
 
-    The default size fits eight images across the book's column.
+    The default image_inches fits eight images across the book's column.
 
     >>> fig = show_images(torch.rand(4, 3, 8, 8), ["a", "b", "c", "d"], ncols=2)
     """
     n = len(images)
-    fig, axes = _grid(n, ncols, size, 0.3 * bool(titles) + 0.3 * bool(suptitle))
+    fig, axes = _grid(n, ncols, image_inches, 0.3 * bool(titles) + 0.3 * bool(suptitle))
     for i, ax in enumerate(axes.flat):
         if i < n:
             ax.imshow(to_numpy_image(images[i]), interpolation="nearest")
@@ -91,14 +92,14 @@ def show_images(images: Tensor, titles: Sequence[str] | None = None, *, ncols: i
 
 
 def show_feature_maps(acts: Tensor, channels: Sequence[int] | None = None, *, ncols: int = 8,
-                      size: float = 0.85, title: str | None = None) -> plt.Figure:
+                      image_inches: float = 0.85, title: str | None = None) -> plt.Figure:
     """Feature maps of one image: acts (C, H, W), one panel per channel, one colour scale.
 
     >>> fig = show_feature_maps(torch.rand(4, 6, 6), ncols=4)
     """
     channels = list(range(acts.shape[0])) if channels is None else list(channels)
     vmax = float(acts[channels].max()) or 1.0
-    fig, axes = _grid(len(channels), ncols, size, 0.3 + 0.3 * bool(title))
+    fig, axes = _grid(len(channels), ncols, image_inches, 0.3 + 0.3 * bool(title))
     for ax, c in zip(axes.flat, channels):
         ax.imshow(acts[c].detach().cpu().numpy(), cmap="magma", vmin=0, vmax=vmax)
         ax.set_title(f"{c}", fontsize=10)
@@ -132,7 +133,7 @@ def _polar(ax, orientations_deg: Tensor, r: Tensor, colour: str = "tab:blue") ->
 
 
 def polar_tuning(orientations_deg: Tensor, responses: Tensor, labels: Sequence[str], *,
-                 ncols: int = 6, size: float = 1.15, title: str | None = None) -> plt.Figure:
+                 ncols: int = 6, panel_inches: float = 1.15, title: str | None = None) -> plt.Figure:
     """One polar plot per unit: response (radius) against orientation (angle), the angle
     drawn clockwise from the right, as on screen (y points down).
 
@@ -141,7 +142,7 @@ def polar_tuning(orientations_deg: Tensor, responses: Tensor, labels: Sequence[s
     >>> fig = polar_tuning(torch.arange(8) * 45.0, torch.rand(3, 8), ["a", "b", "c"])
     """
     n = len(responses)
-    fig, axes = _grid(n, ncols, size, 0.35 + 0.3 * bool(title),
+    fig, axes = _grid(n, ncols, panel_inches, 0.35 + 0.3 * bool(title),
                       subplot_kw={"projection": "polar"})
     for ax, r, label in zip(axes.flat, responses, labels):
         ax.axis("on")
@@ -154,7 +155,7 @@ def polar_tuning(orientations_deg: Tensor, responses: Tensor, labels: Sequence[s
 
 
 def families_polar(orientations_deg: Tensor, families: Mapping[str, Tensor], *, ncols: int = 3,
-                   size: float = 2.0) -> plt.Figure:
+                   panel_inches: float = 2.0) -> plt.Figure:
     """Several families of tuning curves, one polar plot per family (a model, a layer):
     every curve normalised to its own peak and overlaid, coloured by its preferred
     orientation, so that the family's coverage of the circle, and its gaps, show at once.
@@ -163,7 +164,7 @@ def families_polar(orientations_deg: Tensor, families: Mapping[str, Tensor], *, 
 
     >>> fig = families_polar(torch.arange(8) * 45.0, {"a": torch.rand(3, 8), "b": torch.rand(2, 8)})
     """
-    fig, axes = _grid(len(families), ncols, size, 0.45, subplot_kw={"projection": "polar"})
+    fig, axes = _grid(len(families), ncols, panel_inches, 0.45, subplot_kw={"projection": "polar"})
     cmap = plt.get_cmap("hsv")  # cyclic, like orientation; no colour fades into the background
     for ax, (label, responses) in zip(axes.flat, families.items()):
         ax.axis("on")
@@ -178,50 +179,108 @@ def families_polar(orientations_deg: Tensor, families: Mapping[str, Tensor], *, 
     return fig
 
 
-def curve_family(images: Tensor, orientations_deg: Tensor, responses: Tensor,
-                 crops: Sequence[Tensor], labels: Sequence[str], *, size: float = 0.95
-                 ) -> plt.Figure:
-    """A family of detectors as Zoom In shows one: a column per unit, in order of
-    preferred orientation: its feature visualization, its tuning curve, and its top
-    dataset examples (receptive-field crops) below.
+def crop(images: Tensor, window: tuple[tuple[float, float], int]) -> Tensor:
+    """Images (N, C, H, W) cut to a square `window` ((x, y) centre, side) in pixels, grey
+    where the window leaves the image: a neuron's render shown as the neuron sees it.
 
-    images: (U, 3, H, W); responses: (U, O); crops: U tensors (k, 3, h, w).
-
-    >>> fig = curve_family(torch.rand(2, 3, 8, 8), torch.arange(8) * 45.0, torch.rand(2, 8),
-    ...                    [torch.rand(2, 3, 6, 6)] * 2, ["a", "b"])
+    >>> x = torch.zeros(1, 3, 8, 8); x[..., 2:4, 2:4] = 1.0
+    >>> crop(x, ((3.0, 3.0), 2))[0, 0]
+    tensor([[1., 1.],
+            [1., 1.]])
     """
-    n = len(images)
-    k = max(len(c) for c in crops) if crops else 0
-    rows = 2 + k
-    title_lines = max(str(label).count("\n") + 1 for label in labels)
-    margin = 1.05  # inches on the left for the row labels
-    top = 0.1 + 0.17 * title_lines  # inches above the first row for the titles
-    fig = plt.figure(figsize=(size * n + margin, size * rows + top + 0.05))
-    top_frac = 1 - top / (size * rows + top + 0.05)
-    grid = fig.add_gridspec(rows, n, hspace=0.08, wspace=0.08)
-    for j in range(n):
-        ax = fig.add_subplot(grid[0, j])
-        ax.imshow(to_numpy_image(images[j]), interpolation="nearest")
+    (cx, cy), side = window
+    pad = side
+    padded = torch.nn.functional.pad(images, (pad, pad, pad, pad), value=0.5)
+    top, left = round(cy - side / 2) + pad, round(cx - side / 2) + pad
+    return padded[..., top:top + side, left:left + side]
+
+
+def _arc_glyph(ax, orientation_deg: float) -> None:
+    """A small arc bulging towards `orientation_deg` (clockwise from right, y down)."""
+    a = np.deg2rad(orientation_deg)
+    u = np.array([np.cos(a), -np.sin(a)])  # y points up in the glyph's axes
+    phi = np.linspace(-1.1, 1.1, 40) + np.arctan2(u[1], u[0])
+    centre = -u
+    ax.plot(centre[0] + np.cos(phi), centre[1] + np.sin(phi), color="black", lw=2.0,
+            solid_capstyle="round")
+    ax.plot([0], [0], marker="o", color="tab:red", ms=3)  # the arc's midpoint
+    ax.set_xlim(-1.3, 1.3)
+    ax.set_ylim(-1.3, 1.3)
+    ax.set_aspect("equal")
+    ax.axis("off")
+
+
+def curve_family(renders: Tensor, window: tuple[tuple[float, float], int],
+                 preferred_deg: Tensor | Sequence[float], labels: Sequence[str], *,
+                 orientations_deg: Tensor | None = None, responses: Tensor | None = None,
+                 crops: Sequence[Tensor] | None = None, per_row: int = 6,
+                 image_inches: float = 1.0) -> plt.Figure:
+    """A family of detectors as Zoom In shows one, readable at the book's width: a block per
+    unit, in the order given, `per_row` blocks a row. Each block: its label and a small arc
+    glyph bulging towards its preferred orientation (beside the render, not over it); its
+    render cut to the receptive field `window` ((x, y), side), `image_inches` wide (at 100
+    dots per inch, 1.0 is 100 px); then, if given, its tuning curve (responses (U, O) at
+    orientations_deg) and its top dataset examples (crops: U tensors (k, 3, h, w)).
+
+    >>> fig = curve_family(torch.rand(2, 3, 16, 16), ((8.0, 8.0), 8), [0.0, 90.0], ["a", "b"],
+    ...                    orientations_deg=torch.arange(8) * 45.0, responses=torch.rand(2, 8),
+    ...                    crops=[torch.rand(3, 3, 6, 6)] * 2)
+    >>> float(round(fig.get_size_inches()[0], 2))  # two blocks of 1.04 inches and the row labels
+    2.86
+    """
+    pictures = crop(renders.detach().cpu().float(), window)
+    n = len(pictures)
+    preferred = [float(p) for p in torch.as_tensor(preferred_deg).reshape(-1)]
+    k = max((len(c) for c in crops), default=0) if crops is not None else 0
+    block, gap, margin = image_inches, 0.04, 0.78  # inches
+    title_h = 0.3
+    polar_h = 0.85 * image_inches if responses is not None else 0.0
+    crop_h = image_inches / 3 if k else 0.0
+    row_h = title_h + image_inches + (polar_h + gap if polar_h else 0) + (crop_h + gap if k else 0)
+    cols = min(per_row, n)
+    rows = (n + per_row - 1) // per_row
+    width = margin + cols * (block + gap)
+    height = rows * (row_h + 0.15) + 0.05
+    fig = plt.figure(figsize=(width, height))
+
+    def axes(x: float, y: float, w: float, h: float, **kwargs):  # inches from the top left
+        return fig.add_axes([x / width, 1 - (y + h) / height, w / width, h / height], **kwargs)
+
+    for i in range(n):
+        r, c = divmod(i, per_row)
+        x, y = margin + c * (block + gap), 0.05 + r * (row_h + 0.15)
+        _arc_glyph(axes(x, y, title_h, title_h), preferred[i])
+        fig.text((x + title_h + 0.04) / width, 1 - (y + title_h / 2) / height, labels[i],
+                 ha="left", va="center", fontsize=10)
+        ax = axes(x, y + title_h, block, image_inches)
+        ax.imshow(to_numpy_image(pictures[i]), interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(labels[j], fontsize=10)
-        ax = fig.add_subplot(grid[1, j], projection="polar")
-        _polar(ax, orientations_deg, responses[j].detach().cpu().float())
-        ax.set_xticklabels([])
-        for i, crop in enumerate(crops[j][:k]):
-            ax = fig.add_subplot(grid[2 + i, j])
-            ax.imshow(to_numpy_image(crop), interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-    for row, text in ((0, "visualization"), (1, "tuning curve"), (2, "dataset\nexamples")):
-        if row < rows:
-            y = top_frac - (row + 0.5) / rows * (top_frac - 0.02)
-            fig.text(0.01, y, text, ha="left", va="center", fontsize=10)
-    fig.subplots_adjust(left=margin / (size * n + margin), right=0.99, top=top_frac, bottom=0.02)
+        y_next = y + title_h + image_inches + gap
+        if responses is not None:
+            ax = axes(x + (block - polar_h) / 2, y_next, polar_h, polar_h, projection="polar")
+            _polar(ax, orientations_deg, responses[i].detach().cpu().float())
+            ax.set_xticklabels([])
+            y_next += polar_h + gap
+        if k:
+            for j, example in enumerate(crops[i][:3]):
+                ax = axes(x + j * block / 3, y_next, block / 3 - 0.02, crop_h)
+                ax.imshow(to_numpy_image(example), interpolation="nearest")
+                ax.axis("off")
+    for r in range(rows):
+        y = 0.05 + r * (row_h + 0.15)
+        texts = [("render", title_h + image_inches / 2)]
+        if responses is not None:
+            texts.append(("tuning\ncurve", title_h + image_inches + gap + polar_h / 2))
+        if k:
+            texts.append(("dataset\nexamples", row_h - crop_h / 2))
+        for text, dy in texts:
+            fig.text(0.05 / width, 1 - (y + dy) / height, text, ha="left", va="center",
+                     fontsize=10)
     return fig
 
 
-def probe_scores(table, *, figsize: tuple[float, float] = (COLUMN, 4.9)) -> plt.Figure:
+def probe_scores(table, *, figsize: tuple[float, float] = (6.9, 4.9)) -> plt.Figure:
     """Probe scores layer by layer, one panel per property, from a `probes.ProbeTable`:
     each network's held-out score (the first solid, the next dashed), the first
     network's control-task score (dotted: selectivity is the gap above it) and the
@@ -280,7 +339,7 @@ def tcav_scores(results: Mapping[str, Mapping[str, object]], *,
     fig, axes = plt.subplots(1, len(results), figsize=figsize, sharey=True, squeeze=False)
     jitter = np.random.default_rng(0)
     for ax, (concept, by_class) in zip(axes[0], results.items()):
-        for i, (cls, r) in enumerate(by_class.items()):
+        for i, r in enumerate(by_class.values()):
             scores, rand = r.scores.float().numpy(), r.random_scores.float().numpy()
             ax.bar(i, scores.mean(), width=0.6, color="#9dc3e6", edgecolor="#1f4e79")
             ax.plot(i - 0.12 + jitter.uniform(-0.06, 0.06, len(scores)), scores, "o", ms=4,
@@ -288,10 +347,11 @@ def tcav_scores(results: Mapping[str, Mapping[str, object]], *,
             ax.plot(i + 0.16 + jitter.uniform(-0.06, 0.06, len(rand)), rand, "o", ms=4,
                     mfc="none", color="0.35", alpha=0.8)
             if r.p_value < 0.05:
-                ax.text(i, 1.06, "*", ha="center", va="center", fontsize=14)
+                ax.text(i, 1.12, "*", ha="center", va="center", fontsize=14)
         ax.axhline(0.5, color="0.6", lw=1)
         ax.set_xticks(range(len(by_class)), list(by_class))
-        ax.set_ylim(-0.05, 1.15)
+        ax.set_ylim(-0.05, 1.2)
+        ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
         ax.set_title(f"concept: {concept}")
     axes[0, 0].set_ylabel("TCAV score")
     fig.tight_layout()
@@ -302,12 +362,13 @@ def removal_effects(result, names: Sequence[str], *, groups: Tensor | None = Non
                     group_label: str = "grouped", figsize: tuple[float, float] = (COLUMN, 2.8)
                     ) -> plt.Figure:
     """What removing directions costs a network (a `probes.AmnesicResult`): its accuracy
-    intact and with each named set removed (bars), and with as many random directions
-    removed (dots, one per draw; the bar beside them is their mean). With groups
-    (n_classes,), a second panel scores its answers by the coarser label.
+    intact and without each named set of directions (bars), and without as many random
+    directions (dots, one per draw, over a bar at their mean; one random bar for sets
+    that share their random draws). With groups (n_classes,), a second panel scores its
+    answers by the coarser label.
 
     >>> from types import SimpleNamespace
-    >>> r = SimpleNamespace(accuracy=lambda name=None, groups=None: 0.9,
+    >>> r = SimpleNamespace(accuracy=lambda name=None, groups=None: 0.9, random={"curvature": 1},
     ...                     random_accuracy=lambda name, groups=None: torch.tensor([0.5, 0.6]))
     >>> fig = removal_effects(r, ["curvature"])
     >>> len(fig.axes[0].patches)  # intact, removed, random
@@ -316,16 +377,20 @@ def removal_effects(result, names: Sequence[str], *, groups: Tensor | None = Non
     panels = [(None, "accuracy")] + ([(groups, group_label)] if groups is not None else [])
     fig, axes = plt.subplots(1, len(panels), figsize=figsize, sharey=True, squeeze=False)
     for ax, (grp, title) in zip(axes[0], panels):
-        ax.bar(0, result.accuracy(groups=grp), color="0.75", width=0.7)
-        ticks = ["intact"]
-        for i, name in enumerate(names):
-            x = 1 + 2 * i
-            rand = result.random_accuracy(name, groups=grp).numpy()
-            ax.bar(x, result.accuracy(name, groups=grp), color="#c55a11", width=0.7)
-            ax.bar(x + 1, rand.mean(), color="#f4cfb6", width=0.7)
-            ax.plot(np.full(len(rand), x + 1.0), rand, "o", ms=3.5, color="0.3")
-            ticks += [f"{name}\nremoved", "random"]
-        ax.set_xticks(range(len(ticks)), ticks)
+        bars = [("intact", result.accuracy(groups=grp), "0.75", None)]
+        bars += [(f"without\n{name}", result.accuracy(name, groups=grp), "#c55a11", None) for name in names]
+        shown: list[object] = []
+        for name in names:  # the random draws after the named sets, once per shared baseline
+            if not any(result.random[name] is r for r in shown):
+                shown.append(result.random[name])
+                label = "random\ndirections" if all(result.random[n] is result.random[name]
+                                                    for n in names) else f"random\n({name})"
+                bars.append((label, None, "#f4cfb6", result.random_accuracy(name, groups=grp).numpy()))
+        for x, (_, value, colour, draws) in enumerate(bars):
+            ax.bar(x, value if draws is None else draws.mean(), color=colour, width=0.7)
+            if draws is not None:
+                ax.plot(np.full(len(draws), float(x)), draws, "o", ms=3.5, color="0.3")
+        ax.set_xticks(range(len(bars)), [b[0] for b in bars])
         ax.set_ylim(0, 1.05)
         ax.set_title(title)
     axes[0, 0].set_ylabel("share right")
@@ -389,7 +454,7 @@ def signed_image(ax, w: Tensor, *, vmax: float | None = None, title: str | None 
 
 
 def show_signed(maps: Tensor, titles: Sequence[str] | None = None, *, ncols: int = 8,
-                size: float = 0.85, shared_scale: bool = True, suptitle: str | None = None
+                image_inches: float = 0.85, shared_scale: bool = True, suptitle: str | None = None
                 ) -> plt.Figure:
     """A grid of signed 2-D maps (N, H, W) (weights, expanded weights, signed
     attributions): red positive, blue negative, one colour scale unless shared_scale=False.
@@ -398,7 +463,7 @@ def show_signed(maps: Tensor, titles: Sequence[str] | None = None, *, ncols: int
     """
     n = len(maps)
     vmax = float(maps.abs().max()) or 1.0
-    fig, axes = _grid(n, ncols, size, 0.3 * bool(titles) + 0.3 * bool(suptitle))
+    fig, axes = _grid(n, ncols, image_inches, 0.3 * bool(titles) + 0.3 * bool(suptitle))
     for i, ax in enumerate(axes.flat):
         if i < n:
             ax.axis("on")
@@ -448,7 +513,7 @@ def composite_reading(reading, orientations_deg: Tensor, *,
 
 def heatmap(matrix: Tensor, *, row_labels: Sequence[str] | None = None,
             col_labels: Sequence[str] | None = None, signed: bool = False,
-            size: tuple[float, float] = (4.0, 3.4), title: str | None = None,
+            figsize: tuple[float, float] = (4.0, 3.4), title: str | None = None,
             xlabel: str | None = None, ylabel: str | None = None, annotate: bool = False
             ) -> plt.Figure:
     """A labelled matrix with a colour bar: CKA between layers, weights between families.
@@ -457,7 +522,7 @@ def heatmap(matrix: Tensor, *, row_labels: Sequence[str] | None = None,
     >>> fig = heatmap(torch.rand(3, 4), row_labels=list("abc"), col_labels=list("wxyz"))
     """
     m = matrix.detach().cpu().float()
-    fig, ax = plt.subplots(figsize=size)
+    fig, ax = plt.subplots(figsize=figsize)
     if signed:
         vmax = float(m.abs().max()) or 1.0
         im = ax.imshow(m.numpy(), cmap=SIGNED, vmin=-vmax, vmax=vmax, aspect="auto")
@@ -507,7 +572,7 @@ def signed_attribution(attr: Tensor) -> Tensor:
     return (m / scale).clamp(-1, 1)
 
 
-def show_attributions(images: Tensor, maps: dict[str, Tensor], *, size: float = 1.0,
+def show_attributions(images: Tensor, maps: dict[str, Tensor], *, image_inches: float = 1.0,
                       signed: Sequence[str] = ()) -> plt.Figure:
     """Rows: images (N, 3, H, W); columns: the image, then each method's map.
 
@@ -521,8 +586,8 @@ def show_attributions(images: Tensor, maps: dict[str, Tensor], *, size: float = 
     n = len(images)
     ncols = 1 + len(maps)
     title_lines = max([name.count("\n") + 1 for name in maps] + [1])
-    fig, axes = plt.subplots(n, ncols, figsize=(size * ncols, size * n + 0.25 + 0.2 * title_lines),
-                             squeeze=False)
+    height = image_inches * n + 0.25 + 0.2 * title_lines
+    fig, axes = plt.subplots(n, ncols, figsize=(image_inches * ncols, height), squeeze=False)
     for row in range(n):
         img = to_numpy_image(images[row])
         axes[row, 0].imshow(img)
@@ -533,7 +598,7 @@ def show_attributions(images: Tensor, maps: dict[str, Tensor], *, size: float = 
             heat = heat.numpy()
             if heat.shape != grey.shape:  # a layer map: stretch to the image
                 heat = torch.nn.functional.interpolate(
-                    torch.as_tensor(heat)[None, None], size=grey.shape, mode="nearest")[0, 0].numpy()
+                    torch.as_tensor(heat)[None, None], image_inches=grey.shape, mode="nearest")[0, 0].numpy()
             axes[row, col].imshow(grey, cmap="gray", alpha=0.35)
             if keep_sign:
                 axes[row, col].imshow(heat, cmap=SIGNED, alpha=0.85, vmin=-1, vmax=1)

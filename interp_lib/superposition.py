@@ -362,10 +362,10 @@ def extra_feature_phases(density: Sequence[float], importance: Sequence[float], 
 # --- figures -----------------------------------------------------------------------------
 
 def plot_features_2d(W: Tensor, *, titles: Sequence[str] | None = None,
-                     size: float = 2.2, colours: Sequence | None = None) -> plt.Figure:
+                     panel_inches: float = 2.2, colours: Sequence | None = None) -> plt.Figure:
     """For m = 2: each instance's feature directions W_i as arrows in the hidden plane,
     coloured by importance (dark: important), or by `colours` (one per feature).
-    W: (I, 2, n), for example run.model.W. size: each panel's width in inches.
+    W: (I, 2, n), for example run.model.W. panel_inches: each panel's width in inches.
 
     >>> fig = plot_features_2d(ToyModel(5, 2, 2).W)
     >>> len(fig.axes), len(fig.axes[0].texts)  # a panel per instance, an arrow per feature
@@ -375,7 +375,7 @@ def plot_features_2d(W: Tensor, *, titles: Sequence[str] | None = None,
     if w.shape[1] != 2:
         raise ValueError(f"arrows in a plane need n_hidden = 2; this model has {w.shape[1]}")
     n_inst, _, n = w.shape
-    fig, axes = plt.subplots(1, n_inst, figsize=(size * n_inst, size + 0.4), squeeze=False)
+    fig, axes = plt.subplots(1, n_inst, figsize=(panel_inches * n_inst, panel_inches + 0.4), squeeze=False)
     if colours is None:
         colours = plt.cm.viridis(np.linspace(0, 0.9, n))
     for k, ax in enumerate(axes[0]):
@@ -396,11 +396,11 @@ def plot_features_2d(W: Tensor, *, titles: Sequence[str] | None = None,
     return fig
 
 
-def plot_gram(W: Tensor, *, titles: Sequence[str] | None = None, size: float = 2.2
+def plot_gram(W: Tensor, *, titles: Sequence[str] | None = None, panel_inches: float = 2.2
               ) -> plt.Figure:
     """Each instance's W^T W (n x n) as a heat map: the diagonal is how strongly each
     feature is represented, the off-diagonal their interference (red +, blue -).
-    W: (I, m, n). size: each panel's width in inches.
+    W: (I, m, n). panel_inches: each panel's width in inches.
 
     >>> fig = plot_gram(torch.eye(3)[None])
     >>> fig.axes[0].images[0].get_array().diagonal().tolist()  # three features, one dimension each
@@ -409,7 +409,7 @@ def plot_gram(W: Tensor, *, titles: Sequence[str] | None = None, size: float = 2
     w = W.detach().cpu()
     gram = torch.einsum("imn,imk->ink", w, w)
     n_inst = gram.shape[0]
-    fig, axes = plt.subplots(1, n_inst, figsize=(size * n_inst, size + 0.4), squeeze=False)
+    fig, axes = plt.subplots(1, n_inst, figsize=(panel_inches * n_inst, panel_inches + 0.4), squeeze=False)
     for k, ax in enumerate(axes[0]):
         ax.imshow(gram[k].numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
         ax.set_xticks([])

@@ -179,7 +179,7 @@ def extra_feature_phase(W: Tensor, threshold: float = 0.5) -> Tensor:
     return torch.where(both, 2, torch.where(dedicated, 1, 0))
 
 
-def plot_dimensionality(model: ToyModel, sparsity: Sequence[float], *, size: float = 4.0
+def plot_dimensionality(model: ToyModel, sparsity: Sequence[float], *, panel_inches: float = 4.0
                         ) -> plt.Figure:
     """The paper's figure: each represented feature's dimensionality D_i (dots; features
     with ||W_i|| <= 0.5 are left out) and the dimensions per feature m / ||W||_F^2
@@ -195,7 +195,7 @@ def plot_dimensionality(model: ToyModel, sparsity: Sequence[float], *, size: flo
     represented = feature_norms(model).cpu() > 0.5
     per = dimensions_per_feature(model).cpu()
     x = 1.0 / (1.0 - torch.tensor(list(sparsity), dtype=torch.float64))
-    fig, (ax, hist) = plt.subplots(1, 2, figsize=(2.2 * size, size), sharey=True,
+    fig, (ax, hist) = plt.subplots(1, 2, figsize=(2.2 * panel_inches, panel_inches), sharey=True,
                                    gridspec_kw=dict(width_ratios=(2.2, 1)))
     for fr, label in zip(STICKY_FRACTIONS, ("1", "3/4", "2/3", "1/2", "2/5", "3/8")):
         for a in (ax, hist):

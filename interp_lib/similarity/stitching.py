@@ -36,13 +36,13 @@ class Stitch:
 
 
 def stitched_logits(model_a: nn.Module, layer_a: Layer, model_b: nn.Module, layer_b: Layer,
-                    stitch: nn.Module, images: Tensor, *, size: tuple[int, int] | None = None
+                    stitch: nn.Module, images: Tensor, *, map_size: tuple[int, int] | None = None
                     ) -> Tensor:
     """B's output when its `layer_b` is replaced by stitch(A's `layer_a`) on the same images.
 
     B runs on the images too, and the edit hook swaps its activations at layer_b for
     the stitched ones, so that any network's top can be reused without rewriting it.
-    size: the (H, W) of B's layer, if known (otherwise found with one extra image).
+    map_size: the (H, W) of B's layer, if known (otherwise found with one extra image).
 
     >>> from interp_lib.organism.models import tiny_net
     >>> net, x = tiny_net(), torch.rand(2, 3, 8, 8)
@@ -55,9 +55,9 @@ def stitched_logits(model_a: nn.Module, layer_a: Layer, model_b: nn.Module, laye
     """
     with torch.no_grad():
         a = run_with_cache(model_a, images, layer_a, stop=True)[1].only()
-        if size is None:
-            size = tuple(run_with_cache(model_b, images[:1], layer_b, stop=True)[1].only().shape[2:])
-    mapped = stitch(resample(a, size))
+        if map_size is None:
+            map_size = tuple(run_with_cache(model_b, images[:1], layer_b, stop=True)[1].only().shape[2:])
+    mapped = stitch(resample(a, map_size))
     with edit(model_b, layer_b, lambda out: mapped):
         return model_b(images.to(model_device(model_b)))
 
@@ -88,7 +88,7 @@ def train_stitch(model_a: nn.Module, layer_a: Layer, model_b: nn.Module, layer_b
     with torch.no_grad():
         a = run_with_cache(model_a, eval_images[:1], layer_a, stop=True)[1].only()
         b = run_with_cache(model_b, eval_images[:1], layer_b, stop=True)[1].only()
-    c_a, c_b, size = a.shape[1], b.shape[1], tuple(b.shape[2:])
+    c_a, c_b, map_size = a.shape[1], b.shape[1], tuple(b.shape[2:])
     with torch.random.fork_rng(devices=[]):  # a seeded start that leaves the caller's RNG alone
         torch.manual_seed(seed)
         layer = nn.Conv2d(c_a, c_b, 1).to(model_device(model_b))
@@ -97,7 +97,7 @@ def train_stitch(model_a: nn.Module, layer_a: Layer, model_b: nn.Module, layer_b
     with eval_mode(model_a), eval_mode(model_b):
         for step in range(steps):
             images, labels = make_batch(batch_size, seed * 100_003 + step)
-            logits = stitched_logits(model_a, layer_a, model_b, layer_b, layer, images, size=size)
+            logits = stitched_logits(model_a, layer_a, model_b, layer_b, layer, images, map_size=map_size)
             loss = nn.functional.cross_entropy(logits, labels.to(logits.device))
             opt.zero_grad(set_to_none=True)
             # Only the stitch's parameters: the models' weights get no .grad.
@@ -108,7 +108,7 @@ def train_stitch(model_a: nn.Module, layer_a: Layer, model_b: nn.Module, layer_b
             losses.append(loss.item())
         with torch.no_grad():
             stitched = stitched_logits(model_a, layer_a, model_b, layer_b, layer, eval_images,
-                                       size=size)
+                                       map_size=map_size)
             own = model_b(eval_images.to(model_device(model_b)))
     labels = eval_labels.to(stitched.device)
     return Stitch(layer.eval(), float((own.argmax(1) == labels).float().mean()),

@@ -41,8 +41,8 @@ def unit_correlations(a: Tensor, b: Tensor) -> Tensor:
     return corr.where((na > 0) & (nb.T > 0), torch.zeros_like(corr)).float()
 
 
-def resample(a: Tensor, size: tuple[int, int]) -> Tensor:
-    """Maps (N, C, H, W) resampled to (N, C, *size), positions kept at the same place in
+def resample(a: Tensor, map_size: tuple[int, int]) -> Tensor:
+    """Maps (N, C, H, W) resampled to (N, C, *map_size), positions kept at the same place in
     the image (area averaging to shrink, bilinear to enlarge).
 
     >>> a = torch.zeros(1, 1, 8, 8)
@@ -51,11 +51,11 @@ def resample(a: Tensor, size: tuple[int, int]) -> Tensor:
     tensor([[1., 0.],
             [0., 0.]])
     """
-    if tuple(a.shape[2:]) == tuple(size):
+    if tuple(a.shape[2:]) == tuple(map_size):
         return a
-    if a.shape[2] >= size[0] and a.shape[3] >= size[1]:
-        return nn.functional.adaptive_avg_pool2d(a, size)
-    return nn.functional.interpolate(a, size=size, mode="bilinear", align_corners=False)
+    if a.shape[2] >= map_size[0] and a.shape[3] >= map_size[1]:
+        return nn.functional.adaptive_avg_pool2d(a, map_size)
+    return nn.functional.interpolate(a, size=map_size, mode="bilinear", align_corners=False)
 
 
 def semi_matching(corr: Tensor) -> tuple[Tensor, Tensor]:
