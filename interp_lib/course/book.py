@@ -124,3 +124,63 @@ def verdict(name: str, holds: bool, if_true: str, if_false: str) -> bool:
     """
     glue(name, if_true if holds else if_false)
     return bool(holds)
+
+
+class Table:
+    """A small table that shows as HTML in the book and in Jupyter (a real table, not
+    monospace text cut off at the page's edge) and as aligned text elsewhere.
+
+    >>> t = Table(["setting", "objective"], [["none", 17.9], ["L1", 18.31]], digits=1)
+    >>> print(t)
+    setting  objective
+    none          17.9
+    L1            18.3
+    """
+
+    def __init__(self, header, rows, *, digits: int = 2, caption: str | None = None):
+        self.header = [str(h) for h in header]
+        self.rows = [[self._cell(v, digits) for v in row] for row in rows]
+        if any(len(row) != len(self.header) for row in self.rows):
+            raise ValueError(f"every row needs {len(self.header)} values, one per column")
+        self.caption = caption
+
+    @staticmethod
+    def _cell(value, digits: int) -> str:
+        if isinstance(value, float):
+            return f"{value:.{digits}f}"
+        return str(value)
+
+    def _repr_html_(self) -> str:
+        import html
+        numeric = [all(_is_number(row[j]) for row in self.rows) for j in range(len(self.header))]
+
+        def cell(tag: str, text: str, j: int) -> str:
+            align = ' style="text-align: right"' if numeric[j] else ""
+            return f"<{tag}{align}>{html.escape(text)}</{tag}>"
+
+        head = "".join(cell("th", h, j) for j, h in enumerate(self.header))
+        body = "".join("<tr>" + "".join(cell("td", v, j) for j, v in enumerate(row)) + "</tr>"
+                       for row in self.rows)
+        caption = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
+        return (f'<table class="course-table">{caption}<thead><tr>{head}</tr></thead>'
+                f"<tbody>{body}</tbody></table>")
+
+    def __str__(self) -> str:
+        widths = [max(len(self.header[j]), *(len(r[j]) for r in self.rows))
+                  for j in range(len(self.header))]
+        numeric = [all(_is_number(row[j]) for row in self.rows) for j in range(len(self.header))]
+
+        def line(values) -> str:
+            return "  ".join(v.rjust(w) if numeric[j] else v.ljust(w)
+                             for j, (v, w) in enumerate(zip(values, widths))).rstrip()
+        return "\n".join([line(self.header)] + [line(r) for r in self.rows])
+
+    __repr__ = __str__
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.rstrip("%x"))
+        return True
+    except ValueError:
+        return False
