@@ -36,8 +36,10 @@
             cca              CCA, SVCCA, PWCCA; every layer against every layer
             unit_matching    unit against unit, against a random-init control
             stitching        model stitching through a trained 1x1 convolution
-        probes             what a layer encodes, and whether the network uses it: linear probes
-                           with controls, CAVs and TCAV, removing directions (INLP, amnesic)
+        probes/            what a layer encodes, and whether the network uses it
+            linear           the ground truth, control tasks, linear probes layer by layer
+            concepts         concept activation vectors and TCAV
+            removal          removing directions (INLP, amnesic probing); directions against units
 
 Import modules by their own names (`from interp_lib.optvis import param`), with
 one alias: `from interp_lib.optvis import objectives as obj`.
