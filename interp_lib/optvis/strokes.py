@@ -4,11 +4,12 @@ The organism's world is line drawings: one or two strokes of ink on a plain
 background. A render in the Fourier parameterization can draw anything, and a
 curve detector's render then fills its whole receptive field with nested arcs
 and colour (each arc adds a little activation). `StrokeImage` can only draw
-what the data is made of: each image is `strokes` smooth pen strokes (cubic
-Bézier curves, so a stroke can be straight, bent, hooked or S-shaped) of one
+what the data is made of: each image is `strokes` smooth pen strokes of one
 tone on a background of another, and optimizing it asks a sharper question:
 *which stroke excites this unit most?* A curve detector answers with a bent
-stroke, a line detector with a straight one.
+stroke, a line detector with a straight one. By default a stroke is a
+quadratic Bézier curve: straight or bent one way, never an S or a loop (a
+reader reads those less surely as curves); `degree=3` allows hooks and S-curves.
 
 Finding the best stroke is a search with local optima (a stroke at the wrong
 angle may excite nothing, so it gets no gradient). Each stroke therefore starts
@@ -37,8 +38,8 @@ from interp_lib.optvis.recipe import Recipe, seen_region
 
 
 class StrokeImage(ImageParam):
-    """Images (N, 3, H, W) drawn as `strokes` cubic Bézier pen strokes of one grey on a
-    plain background of another.
+    """Images (N, 3, H, W) drawn as `strokes` Bézier pen strokes (of `degree` 2 by default:
+    straight or bent one way) of one grey on a plain background of another.
 
     window: ((x, y), side) in pixels, the square where strokes are drawn (a unit's
     receptive field; default: the whole image); strokes start through its centre,
@@ -59,8 +60,11 @@ class StrokeImage(ImageParam):
     def __init__(self, batch_size: int, height: int, width: int, *,
                  window: tuple[tuple[float, float], int] | None = None, strokes: int = 1,
                  stroke_width: float = 2.5, candidates: int = 6, sharpen: float = 0.3,
-                 decide_after: int = 128, samples: int = 12, seed: int = 0):
+                 decide_after: int = 128, degree: int = 2, samples: int = 12, seed: int = 0):
         super().__init__(batch_size, height, width, None)
+        if degree not in (1, 2, 3):
+            raise ValueError(f"degree is 1 (straight), 2 (one bend) or 3 (a bend, a hook or an S), "
+                             f"got {degree}")
         if strokes < 1 or candidates < 1:
             raise ValueError(f"strokes and candidates must be at least 1, got {strokes} and "
                              f"{candidates}")
@@ -83,9 +87,12 @@ class StrokeImage(ImageParam):
         half = side / 4
         centre = torch.tensor([cx - left, cy - top]).view(1, 1, 1, 2)
         bend = torch.randn(n, k, c, 1, generator=g) * 0.1 * half
-        points = torch.stack([centre - half * d, centre - half * d / 3 + bend * normal,
-                              centre + half * d / 3 + bend * normal, centre + half * d], dim=3)
-        self.points = nn.Parameter(points / self.unit)  # (n, k, c, 4, 2)
+        # Control points spread evenly along the starting stroke, the inner ones bent a little.
+        t = torch.linspace(-1, 1, degree + 1)
+        inner = (t.abs() < 1).float().view(1, 1, 1, -1, 1)
+        points = (centre[..., None, :] + half * t.view(1, 1, 1, -1, 1) * d[..., None, :]
+                  + inner * bend[..., None, :] * normal[..., None, :])
+        self.points = nn.Parameter(points / self.unit)  # (n, k, c, degree + 1, 2)
         self.choice = nn.Parameter(torch.zeros(n, k, c))
         # White ink on black and black on white, alternately: both contrast polarities start.
         tones = torch.tensor([[2.0, -2.0]]).repeat(n, 1)
@@ -100,9 +107,11 @@ class StrokeImage(ImageParam):
         """Points along every candidate stroke: (N, strokes, candidates, samples, 2), pixels
         from the window's top-left corner."""
         p = self.points * self.unit
+        n = p.shape[3] - 1  # the curve's degree
         t = torch.linspace(0, 1, self.samples, device=p.device).view(1, 1, 1, -1, 1)
-        b = [(1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t ** 2, t ** 3]
-        return sum(w * p[:, :, :, i:i + 1] for i, w in enumerate(b))
+        # Bernstein polynomials: the weight of control point i at parameter t.
+        return sum(math.comb(n, i) * (1 - t) ** (n - i) * t ** i * p[:, :, :, i:i + 1]
+                   for i in range(n + 1))
 
     def weights(self) -> Tensor:
         """(N, strokes, candidates): each candidate's share of its stroke's ink. After
