@@ -110,9 +110,10 @@ def top_examples(model: nn.Module, images: Tensor, layer: Layer, channel: int, *
     images: (N, 3, H, W). The result lives on the CPU (see Examples).
 
     >>> from interp_lib.organism.models import tiny_net
-    >>> ex = top_examples(tiny_net(), torch.rand(20, 3, 16, 16), "relu2", 3, k=4)
-    >>> ex.indices.shape, ex.crops.shape
-    (torch.Size([4]), torch.Size([4, 3, 8, 8]))
+    >>> images = torch.full((10, 3, 16, 16), 0.5); images[7, :, 2:5, 11:14] = 1.0  # a white square
+    >>> ex = top_examples(tiny_net(), images, "relu2", 4, k=3)  # a channel that likes it
+    >>> int(ex.indices[0]), float(ex.crops[0].max())  # found, and the crop shows the square
+    (7, 1.0)
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
@@ -149,9 +150,11 @@ def family_examples(model: nn.Module, images: Tensor, layer: Layer, channels: Se
     images: (N, 3, H, W). Returns one Examples per channel, in the order given.
 
     >>> from interp_lib.organism.models import tiny_net
-    >>> exs = family_examples(tiny_net(), torch.rand(20, 3, 16, 16), "relu2", [1, 3], k=2)
-    >>> [tuple(e.crops.shape) for e in exs]
-    [(2, 3, 8, 8), (2, 3, 8, 8)]
+    >>> net, x = tiny_net(), torch.rand(20, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    >>> exs = family_examples(net, x, "relu2", [1, 3], k=2)
+    >>> alone = [top_examples(net, x, "relu2", c, k=2) for c in (1, 3)]  # one channel at a time
+    >>> all(torch.equal(e.indices, a.indices) and torch.equal(e.crops, a.crops) for e, a in zip(exs, alone))
+    True
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")

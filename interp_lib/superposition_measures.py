@@ -355,9 +355,12 @@ def planted_activations(directions: Tensor, n_samples: int, *, active: float = 0
     average `active` features per sample), uniform in [0, 1] when on. With F > C the
     features are in superposition: a known answer to test a measure on.
 
-    >>> acts = planted_activations(torch.eye(3), 1000)
-    >>> acts.shape, round(float((acts > 0).float().sum(dim=1).mean()), 1)  # about 0.8 on
-    (torch.Size([1000, 3]), 0.8)
+    >>> acts = planted_activations(torch.eye(3), 1000)  # each feature along its own unit
+    >>> round(float((acts > 0).float().sum(dim=1).mean()), 1)  # `active`: 0.8 features on per sample
+    0.8
+    >>> d = torch.tensor([[1.0, 0.0, 0.6], [0.0, 1.0, 0.8]])  # 3 features in 2 units
+    >>> torch.equal(planted_activations(d, 1000), acts @ d.T)  # the same codes, superposed
+    True
     """
     g = torch.Generator().manual_seed(seed)
     n_features = directions.shape[1]

@@ -224,8 +224,14 @@ def line_tuning(
     averaged over the polarities.
 
     >>> from interp_lib.organism.models import tiny_net
-    >>> line_tuning(tiny_net(), "relu1", size=32).responses.shape
-    torch.Size([6, 16])
+    >>> net = tiny_net()
+    >>> with torch.no_grad():  # relu1's channel 0 becomes a horizontal-line detector
+    ...     net.conv1.weight[0] = torch.tensor([[-1.0] * 3, [2.0] * 3, [-1.0] * 3])
+    >>> t = line_tuning(net, "relu1", size=32)
+    >>> round(float(t.preferred[0])), float(t.angles[t.responses[0].argmax()])  # 0 degrees: flat
+    (0, 0.0)
+    >>> float(t.responses[0, 8])  # an upright line (90 degrees): nothing
+    0.0
     """
     centre = receptive_field(model, layer, size=size).centre
     angles = torch.arange(n_angles) * (180.0 / n_angles)
@@ -261,10 +267,19 @@ def curve_tuning(
     The paper sampled 720 orientations; 16 is enough to find a family, 72
     (5 degrees) or more to see a tuning curve's shape.
 
+    A line detector is no curve detector: a horizontal one answers curves bulging
+    down (90 degrees) and up (270), both flat at their midpoint, alike (an echo of
+    1), and curves no better than a line.
+
     >>> from interp_lib.organism.models import tiny_net
-    >>> t = curve_tuning(tiny_net(), "relu2", size=32)
-    >>> t.responses.shape, t.by_stimulus.shape
-    (torch.Size([8, 16]), torch.Size([8, 2, 3, 16]))
+    >>> net = tiny_net()
+    >>> with torch.no_grad():  # relu1's channel 0 becomes a horizontal-line detector
+    ...     net.conv1.weight[0] = torch.tensor([[-1.0] * 3, [2.0] * 3, [-1.0] * 3])
+    >>> t = curve_tuning(net, "relu1", radii=[8.0, 12.0], size=32)
+    >>> float(t.preferred[0]) % 180, round(float(t.echo[0]), 2), round(float(t.line_ratio[0]), 1)
+    (90.0, 1.0, 1.0)
+    >>> 0 in t.curve_detectors()
+    False
     """
     rf = receptive_field(model, layer, size=size)
     centre = rf.centre
@@ -294,10 +309,10 @@ def centre_responses(model: nn.Module, images: Tensor, layer: Layer, *, batch_si
     model's device.
 
     >>> from interp_lib.organism.models import tiny_net
-    >>> dot = torch.zeros(2, 3, 16, 16); dot[1, :, 8, 8] = 1.0  # a dot at the centre of image 1
-    >>> r = centre_responses(tiny_net(), dot, "relu1")
-    >>> r.shape, bool((r[:, 1] != r[:, 0]).any())  # the centre neurons see it
-    (torch.Size([6, 2]), True)
+    >>> dots = torch.zeros(3, 3, 16, 16); dots[1, :, 8, 8] = 1.0; dots[2, :, 0, 0] = 1.0  # centre, corner
+    >>> r = centre_responses(tiny_net(), dots, "relu1")  # (6 channels, 3 images)
+    >>> bool((r[:, 1] != r[:, 0]).any()), torch.equal(r[:, 2], r[:, 0])  # centre: yes; corner: no
+    (True, True)
     """
     def centre(a: Tensor) -> Tensor:
         if a.ndim != 4:

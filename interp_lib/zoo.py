@@ -119,8 +119,9 @@ def organism_names() -> list[str]:
 def sha256(path: Path) -> str:
     """The SHA-256 of a file, as a hex string (read in chunks).
 
-    >>> len(sha256(WEIGHTS_DIR / MANIFEST))
-    64
+    >>> entry = read_manifest()["conv5-s0"]
+    >>> sha256(WEIGHTS_DIR / entry["file"]) == entry["sha256"]  # the shipped file is the one recorded
+    True
     """
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -144,8 +145,11 @@ def read_manifest(weights_dir: Path = WEIGHTS_DIR) -> dict:
 def build(name: str) -> ConvNet:
     """An untrained organism of the named model's architecture.
 
-    >>> build("conv3-s0").conv_names
-    ['conv1', 'conv2', 'conv3', 'conv4', 'conv5', 'conv6']
+    >>> net, shipped = build("conv3-s0"), load("conv3-s0")
+    >>> [p.shape for p in net.parameters()] == [p.shape for p in shipped.parameters()]
+    True
+    >>> torch.equal(net.conv1.weight, shipped.conv1.weight)  # the architecture, not the training
+    False
     """
     net = ConvNet(ARCHITECTURES[ORGANISMS[name][0]])
     # Renders of an organism are drawn as pen strokes, like its data (see optvis.strokes).

@@ -47,9 +47,12 @@ def colour_sqrt_for(model: nn.Module) -> Tensor:
     says so with a `colour_sqrt` attribute (the zoo's organisms and ImageNet
     models do); any other model gets ImageNet's, as in Lucid.
 
+    >>> from interp_lib.organism.data import colour_sqrt
     >>> from interp_lib.organism.models import tiny_net
-    >>> colour_sqrt_for(tiny_net()).shape
-    torch.Size([3, 3])
+    >>> torch.equal(colour_sqrt_for(tiny_net()), colour_sqrt())  # an organism: its own data's colours
+    True
+    >>> torch.equal(colour_sqrt_for(nn.Linear(1, 1)), normalise_columns(IMAGENET_COLOUR_SQRT))  # ImageNet's
+    True
     """
     own = getattr(model, "colour_sqrt", None)
     if own is None:
@@ -65,8 +68,9 @@ def to_valid_rgb(t: Tensor, colour_sqrt: Tensor | None) -> Tensor:
     """Unconstrained (N, 3, H, W) -> colours in [0, 1]: mix the channels through the
     colour square root (if given), then squash with a sigmoid.
 
-    >>> to_valid_rgb(torch.zeros(1, 3, 2, 2), None).unique()
-    tensor([0.5000])
+    >>> rgb = to_valid_rgb(torch.tensor([-50.0, 0.0, 50.0]).view(1, 3, 1, 1), None)
+    >>> [round(v, 3) for v in rgb.flatten().tolist()]  # any number becomes a valid colour
+    [0.0, 0.5, 1.0]
     """
     if colour_sqrt is not None:
         t = torch.einsum("nchw,dc->ndhw", t, colour_sqrt.to(t))
@@ -101,8 +105,10 @@ class ImageParam(nn.Module):
 class PixelImage(ImageParam):
     """One learnable number per pixel and channel.
 
-    >>> PixelImage(2, 8, 8)().shape
-    torch.Size([2, 3, 8, 8])
+    >>> p = PixelImage(1, 8, 8)
+    >>> p()[0, 0, 3, 3].backward()  # the gradient of one pixel of the image
+    >>> int((p.pixels.grad != 0).sum())  # reaches one number: nothing ties neighbours together
+    1
     """
 
     def __init__(self, batch_size: int, height: int, width: int,
@@ -137,8 +143,16 @@ class FourierImage(ImageParam):
     The scaling gives every frequency the same effective learning rate, where
     pixel gradients are dominated by high frequencies.
 
-    >>> FourierImage(1, 16, 12)().shape
-    torch.Size([1, 3, 16, 12])
+    Random (white) parameters, what equal steps on every coefficient give, make
+    1/f noise: mostly low frequencies, as in photographs, where white noise in
+    pixels is mostly high frequencies.
+
+    >>> from interp_lib.optvis.image_stats import high_frequency_fraction
+    >>> g = torch.Generator().manual_seed(0)
+    >>> with torch.no_grad():
+    ...     images = FourierImage(1, 32, 32, generator=g)(), PixelImage(1, 32, 32, generator=g)()
+    >>> [round(float(high_frequency_fraction(x)), 2) for x in images]  # energy above 0.25 cycles/px
+    [0.3, 0.82]
     """
 
     def __init__(self, batch_size: int, height: int, width: int,
@@ -170,8 +184,8 @@ class LowResImage(ImageParam):
     64 x 64 image has only 16 x 16 x 3 free numbers, so it cannot hold detail
     finer than about 4 pixels.
 
-    >>> LowResImage(1, 64, 64, factor=4)().shape
-    torch.Size([1, 3, 64, 64])
+    >>> sum(t.numel() for t in LowResImage(1, 64, 64, factor=4).parameters())  # 16 x 16 x 3
+    768
     """
 
     def __init__(self, batch_size: int, height: int, width: int,
@@ -198,8 +212,14 @@ class CPPNImage(ImageParam):
     often strikingly regular, at any resolution. Use a small learning rate
     (about 0.005).
 
-    >>> CPPNImage(2, 32, 32, generator=torch.Generator().manual_seed(0))().shape
-    torch.Size([2, 3, 32, 32])
+    The same network drawn on a 4 times finer grid gives the same picture:
+
+    >>> small = CPPNImage(1, 17, 17, generator=torch.Generator().manual_seed(0))
+    >>> large = CPPNImage(1, 65, 65, generator=torch.Generator().manual_seed(0))
+    >>> for p in (small, large):  # the output layer starts at zero (grey): give it some weights
+    ...     _ = nn.init.constant_(p.to_rgb.weight, 0.1)
+    >>> torch.allclose(large()[..., ::4, ::4], small(), atol=1e-5)
+    True
     """
 
     def __init__(self, batch_size: int, height: int, width: int, *, hidden: int = 24,
@@ -300,8 +320,10 @@ def image(size: int | tuple[int, int], *, batch_size: int = 1, fourier: bool = T
     Returns a module whose forward() gives images (batch_size, 3, H, W) in [0, 1].
 
     >>> p = image(32, batch_size=4)
-    >>> p().shape
-    torch.Size([4, 3, 32, 32])
+    >>> type(p).__name__, torch.equal(p(), image(32, batch_size=4)())  # seed 0: the same start again
+    ('FourierImage', True)
+    >>> bool((p() - 0.5).abs().max() < 0.05)  # near grey, so the model decides what appears
+    True
     """
     h, w = (size, size) if isinstance(size, int) else size
     g = torch.Generator().manual_seed(seed)

@@ -399,9 +399,13 @@ def render_channels(model: nn.Module, layer: str, channels: Sequence[int], **kwa
 
     kwargs are `render`'s. Returns a RenderResult whose images are (len(channels), 3, H, W).
 
+    >>> from interp_lib.hooks import layer_activations
     >>> from interp_lib.organism.models import tiny_net
-    >>> render_channels(tiny_net(), "relu2", [0, 5], size=16, steps=2, progress=False).images.shape
-    torch.Size([2, 3, 16, 16])
+    >>> net = tiny_net()
+    >>> images = render_channels(net, "relu2", [2, 6], size=16, steps=10, progress=False).images
+    >>> means = layer_activations(net, images, "relu2", reduce=lambda a: a.mean(dim=(2, 3)))  # (2, 8)
+    >>> bool(means[0, 2] > means[1, 2]) and bool(means[1, 6] > means[0, 6])  # each its own channel
+    True
     """
     return render(model, channels_objective(layer, channels), batch_size=len(channels), **kwargs)
 

@@ -51,10 +51,13 @@ class StrokeImage(ImageParam):
     in units of a tenth of the window, so that Adam's usual learning rate (0.05)
     moves them by about half a pixel per step.
 
-    >>> p = StrokeImage(2, 32, 32, seed=0)
-    >>> images = p()
-    >>> images.shape, bool(images.min() >= 0) and bool(images.max() <= 1)
-    (torch.Size([2, 3, 32, 32]), True)
+    >>> p = StrokeImage(2, 32, 32, window=((8.0, 8.0), 16), seed=0)  # the top-left 16 x 16
+    >>> images = p().detach()
+    >>> outside = torch.ones(32, 32, dtype=torch.bool); outside[:16, :16] = False
+    >>> bool((images[..., outside] == images[..., 31:, 31]).all())  # no ink outside the window
+    True
+    >>> [round(float(images[i, 0, 31, 31]), 2) for i in (0, 1)]  # black, then white: both polarities
+    [0.12, 0.88]
     """
 
     def __init__(self, batch_size: int, height: int, width: int, *,

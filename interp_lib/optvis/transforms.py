@@ -12,10 +12,9 @@ Lucid's standard set scaled to the image size. `render` also accepts a plain
 `t(images)` (a torchvision transform, a lambda); it is then only as
 reproducible as its own randomness.
 
->>> x = torch.rand(2, 3, 32, 32)
->>> t = compose(pad(4), jitter(8))
->>> t(x, torch.Generator().manual_seed(0)).shape
-torch.Size([2, 3, 32, 32])
+>>> x, t = torch.rand(2, 3, 32, 32), compose(pad(4), jitter(8))  # 40 x 40, then a random 32 x 32 crop
+>>> torch.equal(t(x, torch.Generator().manual_seed(0)), t(x, torch.Generator().manual_seed(0)))  # seeded
+True
 """
 
 from __future__ import annotations
@@ -37,8 +36,9 @@ def _choice(options: Sequence, g: torch.Generator):
 def pad(width: int, value: float = 0.5) -> SeededTransform:
     """Add a border of `width` pixels of constant colour (grey by default).
 
-    >>> pad(2)(torch.zeros(1, 3, 4, 4), torch.Generator()).shape
-    torch.Size([1, 3, 8, 8])
+    >>> y = pad(2)(torch.zeros(1, 3, 4, 4), torch.Generator())  # a black 4 x 4 image
+    >>> tuple(y.shape[-2:]), float(y[0, 0, 0, 0]), float(y[..., 2:6, 2:6].max())  # a grey frame
+    ((8, 8), 0.5, 0.0)
     """
     def t(x: Tensor, g: torch.Generator) -> Tensor:
         return F.pad(x, (width,) * 4, value=value)
@@ -48,8 +48,11 @@ def pad(width: int, value: float = 0.5) -> SeededTransform:
 def jitter(d: int) -> SeededTransform:
     """Shift by up to d pixels, independently in x and y (a random (H-d) x (W-d) crop).
 
-    >>> jitter(4)(torch.zeros(2, 3, 16, 16), torch.Generator().manual_seed(0)).shape
-    torch.Size([2, 3, 12, 12])
+    >>> x = torch.zeros(1, 1, 16, 16); x[..., 8, 8] = 1.0  # a dot at row 8, column 8
+    >>> dots = [jitter(4)(x, torch.Generator().manual_seed(s))[0, 0].nonzero()[0].tolist()
+    ...         for s in range(50)]  # where it lands in the 12 x 12 crop
+    >>> [(min(d[i] for d in dots), max(d[i] for d in dots)) for i in (0, 1)]  # moved 0 to 4 px
+    [(4, 8), (4, 8)]
     """
     if d < 1:
         raise ValueError(f"jitter needs d >= 1 pixel, got {d}")
@@ -66,8 +69,9 @@ def jitter(d: int) -> SeededTransform:
 def random_scale(scales: Sequence[float]) -> SeededTransform:
     """Resize by a factor drawn from `scales` (bilinear).
 
-    >>> random_scale([0.5])(torch.zeros(1, 3, 16, 16), torch.Generator()).shape
-    torch.Size([1, 3, 8, 8])
+    >>> x = torch.zeros(1, 3, 16, 16)
+    >>> sorted({random_scale([0.5, 2])(x, torch.Generator().manual_seed(s)).shape[-1] for s in range(10)})
+    [8, 32]
     """
     def t(x: Tensor, g: torch.Generator) -> Tensor:
         s = float(_choice(scales, g))
@@ -77,15 +81,19 @@ def random_scale(scales: Sequence[float]) -> SeededTransform:
 
 
 def random_rotate(angles: Sequence[float]) -> SeededTransform:
-    """Rotate about the centre by an angle (degrees) drawn from `angles`; the border
-    pixels are repeated where the rotated image leaves a gap.
+    """Rotate about the centre by an angle (degrees, clockwise on screen, as every angle of
+    the course) drawn from `angles`; the border pixels are repeated where the rotated image
+    leaves a gap.
 
     >>> x = torch.rand(1, 3, 8, 8)
-    >>> torch.allclose(random_rotate([0])(x, torch.Generator()), x, atol=1e-6)
+    >>> y = random_rotate([90])(x, torch.Generator())  # a quarter turn clockwise
+    >>> torch.allclose(y, torch.rot90(x, -1, dims=(2, 3)), atol=1e-5)
     True
     """
     def t(x: Tensor, g: torch.Generator) -> Tensor:
-        a = math.radians(float(_choice(angles, g)))
+        # affine_grid maps output to input coordinates: a clockwise turn of the image is an
+        # anticlockwise turn of the grid (y points down).
+        a = -math.radians(float(_choice(angles, g)))
         rot = torch.tensor([[math.cos(a), -math.sin(a), 0.0],
                             [math.sin(a), math.cos(a), 0.0]], dtype=x.dtype, device=x.device)
         grid = F.affine_grid(rot.expand(x.shape[0], 2, 3), list(x.shape), align_corners=False)
@@ -96,8 +104,10 @@ def random_rotate(angles: Sequence[float]) -> SeededTransform:
 def compose(*transforms: SeededTransform) -> SeededTransform:
     """Apply transforms in order.
 
-    >>> compose(pad(1), jitter(2))(torch.zeros(1, 3, 8, 8), torch.Generator()).shape
-    torch.Size([1, 3, 8, 8])
+    >>> x, g = torch.zeros(1, 3, 8, 8), torch.Generator()
+    >>> [compose(pad(2), random_scale([0.5]))(x, g).shape[-1],  # (8 + 4) / 2
+    ...  compose(random_scale([0.5]), pad(2))(x, g).shape[-1]]  # 8 / 2 + 4
+    [6, 8]
     """
     def t(x: Tensor, g: torch.Generator) -> Tensor:
         for tr in transforms:
@@ -110,9 +120,12 @@ def standard(size: int) -> SeededTransform:
     """Lucid's standard transforms (made for 128 px), scaled to a `size`-pixel render:
     pad 12, jitter 8, scale 0.9 to 1.1, rotate -10 to 10 degrees, jitter 4.
 
-    >>> t = standard(64)
-    >>> t(torch.rand(1, 3, 64, 64), torch.Generator().manual_seed(0)).shape[1]
-    3
+    >>> t, x = standard(64), torch.rand(1, 3, 64, 64)
+    >>> outs = [t(x, torch.Generator().manual_seed(s)) for s in range(20)]
+    >>> torch.equal(outs[0], t(x, torch.Generator().manual_seed(0)))  # a seed: the same jiggle again
+    True
+    >>> min(o.shape[-1] for o in outs), max(o.shape[-1] for o in outs)  # about the image's size
+    (63, 77)
     """
     k = size / 128
     return compose(

@@ -215,9 +215,9 @@ def make_batch(n: int, seed: int, size: int = IMAGE_SIZE) -> ShapeBatch:
     Returns a ShapeBatch with images (n, 3, size, size) in [0, 1], labels (n,)
     and the drawing parameters. Lengths are in pixels, angles in degrees.
 
-    >>> batch = make_batch(4, seed=0)
-    >>> batch.images.shape, len(batch.class_names)
-    (torch.Size([4, 3, 64, 64]), 4)
+    >>> a, b = make_batch(40, seed=0), make_batch(40, seed=0)
+    >>> torch.equal(a.images, b.images), len(set(a.class_names))  # the same drawings; all 10 classes
+    (True, 10)
     """
     if n < 1:
         raise ValueError(f"n must be a positive number of images, got {n}")
@@ -288,8 +288,10 @@ def make_batch(n: int, seed: int, size: int = IMAGE_SIZE) -> ShapeBatch:
 def colour_covariance(n: int = 2048, seed: int = 0) -> Tensor:
     """The (3, 3) covariance of pixel colours over n generated images.
 
-    >>> colour_covariance(n=8).shape
-    torch.Size([3, 3])
+    >>> cov = colour_covariance(n=64)
+    >>> corr = cov / torch.outer(cov.diag().sqrt(), cov.diag().sqrt())
+    >>> bool((corr - torch.eye(3)).abs().max() < 0.2)  # R, G, B vary nearly independently here
+    True
     """
     pixels = make_batch(n, seed).images.permute(0, 2, 3, 1).reshape(-1, 3).double()
     return torch.cov(pixels.T).float()
@@ -302,8 +304,9 @@ def colour_sqrt_from_covariance(cov: Tensor) -> Tensor:
     Feature visualization draws colours through M, so that its parameters are
     decorrelated colours of the data the model was trained on.
 
-    >>> m = colour_sqrt_from_covariance(torch.eye(3))
-    >>> torch.allclose(m @ m.T, torch.eye(3))
+    >>> cov = torch.tensor([[2.0, 1.0, 0.0], [1.0, 2.0, 0.0], [0.0, 0.0, 1.0]])  # red and green go together
+    >>> m = colour_sqrt_from_covariance(cov)
+    >>> torch.allclose(m @ m.T, cov / 3)  # the largest column had norm sqrt(3)
     True
     """
     eigvals, eigvecs = torch.linalg.eigh(cov.double())
@@ -319,7 +322,9 @@ def _colour_sqrt() -> Tensor:
 def colour_sqrt() -> Tensor:
     """The colour square root (3, 3) of the organism's data, estimated on 1024 images.
 
-    >>> colour_sqrt().shape
-    torch.Size([3, 3])
+    >>> m, cov = colour_sqrt(), colour_covariance(n=128, seed=1)  # cov: a fresh sample of the data
+    >>> mmt = m @ m.T * cov.trace() / (m @ m.T).trace()  # M is normalised: compare up to scale
+    >>> bool((mmt - cov).abs().max() < 0.15 * cov.abs().max())  # M M^T is the data's covariance
+    True
     """
     return _colour_sqrt().clone()

@@ -116,8 +116,9 @@ def tiny_net(seed: int = 0) -> ConvNet:
     pool1, conv2 (8 channels), 10 classes; He-initialised from `seed`, with nonzero
     biases so that a forgotten bias or ReLU shows. Takes any image size >= 2.
 
-    >>> tiny_net()(torch.rand(2, 3, 16, 16)).shape
-    torch.Size([2, 10])
+    >>> x = torch.rand(2, 3, 16, 16)
+    >>> torch.equal(tiny_net(1)(x), tiny_net(1)(x)), torch.equal(tiny_net(0)(x), tiny_net(1)(x))
+    (True, False)
     """
     net = ConvNet(Architecture((6, 8), 3, (1,)))
     init_weights(net, seed)
@@ -134,6 +135,8 @@ def init_weights(model: nn.Module, seed: int) -> None:
     >>> init_weights(a, 5); init_weights(b, 5)
     >>> torch.equal(a.conv1.weight, b.conv1.weight)
     True
+    >>> round(float(a.conv2.weight.detach().std() / (2 / (6 * 3 * 3)) ** 0.5), 1)  # sqrt(2 / fan_in)
+    1.0
     """
     g = torch.Generator().manual_seed(seed)
     for m in model.modules():

@@ -61,8 +61,11 @@ def curves(
     broadcast against each other, so `curves(range(0, 360, 45), radius=8)`
     gives eight images.
 
-    >>> curves(range(0, 360, 45), radius=8).shape
-    torch.Size([8, 3, 64, 64])
+    >>> right, down = curves([0, 90], radius=10)[:, 0]  # white ink on black
+    >>> float(right[:, 34:].sum()), bool(right[:, :30].sum() > 0)  # bulges right; its ends curl back left
+    (0.0, True)
+    >>> torch.allclose(down, right.T, atol=1e-6)  # 90 degrees: the same arc, bulging down
+    True
     """
     theta, r = _as_batch(orientation, radius)
     theta = torch.deg2rad(theta)
@@ -94,8 +97,11 @@ def lines(
     offset: a shift, in pixels, perpendicular to the segment (towards angle +
     90 degrees). angle, length and offset broadcast against each other.
 
-    >>> lines([0, 45, 90], length=20, offset=[0, 0, 3]).shape
-    torch.Size([3, 3, 64, 64])
+    >>> flat, upright = lines([0, 90])[:, 0]  # white ink on black
+    >>> torch.allclose(upright, flat.T, atol=1e-6)  # 90 degrees: the same segment, turned upright
+    True
+    >>> torch.equal(lines(0, offset=3)[0], lines(0)[0].roll(3, dims=-2))  # 3 px towards 90: down
+    True
     """
     theta, length_t, off = _as_batch(angle, length, offset)
     n = len(theta)
@@ -120,8 +126,8 @@ def circles(
 ) -> Tensor:
     """Rings centred on `centre` (x, y), the image centre by default: images (N, 3, size, size).
 
-    >>> circles([6, 10]).shape
-    torch.Size([2, 3, 64, 64])
+    >>> (circles([10])[0, 0, 32] > 0.5).nonzero()[:, 0].tolist()  # a middle row: ink 10 px from x = 32
+    [21, 22, 41, 42]
     """
     (r,) = _as_batch(radius)
     n = len(r)
@@ -146,8 +152,11 @@ def corners(
     (degrees, clockwise from "right"), their two arms `arm` pixels long and `angle`
     degrees apart: the straight-stroke counterpart of `curves`. Images (N, 3, size, size).
 
-    >>> corners([0, 90], angle=120).shape
-    torch.Size([2, 3, 64, 64])
+    >>> c = corners(0)[0, 0]  # a right angle pointing right: white ink on black
+    >>> float(c[:, 34:].sum()), bool(c[:, :30].sum() > 0)  # the vertex leads, the arms go back
+    (0.0, True)
+    >>> [int((corners(0, angle=a)[0, 0] > 0.5).any(dim=1).sum()) for a in (60, 120)]  # rows inked
+    [14, 24]
     """
     (theta,) = _as_batch(orientation)
     n = len(theta)
