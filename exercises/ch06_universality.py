@@ -25,8 +25,9 @@ def centre_gram(K: Tensor) -> Tensor:
 
 @exercise(difficulty=2, importance=3, minutes=15)
 def linear_cka(X: Tensor, Y: Tensor) -> Tensor:
-    """Linear CKA of two representations of the same n examples: X (n, p1), Y (n, p2).
-    Returns a scalar tensor in [0, 1]."""
+    """Linear CKA of two representations of the same n examples: X (n, p1), Y (n, p2),
+    where p1 and p2 may be far larger than n (a conv layer flattened). Returns a scalar
+    tensor in [0, 1]."""
     raise NotImplementedError("Exercise: replace this line with your code.")
 
 
@@ -63,7 +64,9 @@ def one_to_one(corr: Tensor) -> tuple[Tensor, Tensor]:
 @exercise(difficulty=2, importance=3, minutes=20)
 def stitch_step(bottom_acts: Tensor, top: Callable[[Tensor], Tensor], stitch: nn.Module,
                 optimizer: torch.optim.Optimizer, labels: Tensor) -> float:
-    """One training step of a stitching layer: A's frozen activations bottom_acts
-    (N, C_a, H, W) go through `stitch` (a 1x1 convolution to B's channels) and B's
-    frozen top `top` to logits; update the stitch only. Returns the loss (a float)."""
+    """One training step of a stitching layer: A's activations bottom_acts (N, C_a, H, W)
+    go through `stitch` (a 1x1 convolution to B's channels) and B's top `top` to logits;
+    update the stitch only. B's weights stay as they are and get no gradients: they are
+    not frozen (they still require grad), so a loss.backward() would store one in each.
+    Returns the loss (a float)."""
     raise NotImplementedError("Exercise: replace this line with your code.")

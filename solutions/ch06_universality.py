@@ -31,14 +31,20 @@ def centre_gram(K: Tensor) -> Tensor:
     "Centre each feature first: X - X.mean(dim=0), the same for Y.",
     "||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_F), with torch.linalg.norm (or .norm()) as the "
     "Frobenius norm; note the numerator is squared, the denominator's norms are not.",
+    "A conv layer flattened has far more features than there are examples (16 x 64 x 64 = "
+    "65536 for a few hundred images): X^T X would be 65536 x 65536, 17 GB. The n x n Gram "
+    "matrices K = X X^T and L = Y Y^T give the same numbers: ||Y^T X||_F^2 = (K * L).sum() "
+    "and ||X^T X||_F = ||K||_F.",
 ])
 def linear_cka(X: Tensor, Y: Tensor) -> Tensor:
-    """Linear CKA of two representations of the same n examples: X (n, p1), Y (n, p2).
-    Returns a scalar tensor in [0, 1]."""
+    """Linear CKA of two representations of the same n examples: X (n, p1), Y (n, p2),
+    where p1 and p2 may be far larger than n (a conv layer flattened). Returns a scalar
+    tensor in [0, 1]."""
     # SOLUTION
     X = X - X.mean(dim=0, keepdim=True)
     Y = Y - Y.mean(dim=0, keepdim=True)
-    return (Y.T @ X).norm() ** 2 / ((X.T @ X).norm() * (Y.T @ Y).norm())
+    K, L = X @ X.T, Y @ Y.T  # (n, n): small whatever the number of features
+    return (K * L).sum() / (K.norm() * L.norm())
     # END SOLUTION
 
 
@@ -123,9 +129,11 @@ def one_to_one(corr: Tensor) -> tuple[Tensor, Tensor]:
 ])
 def stitch_step(bottom_acts: Tensor, top: Callable[[Tensor], Tensor], stitch: nn.Module,
                 optimizer: torch.optim.Optimizer, labels: Tensor) -> float:
-    """One training step of a stitching layer: A's frozen activations bottom_acts
-    (N, C_a, H, W) go through `stitch` (a 1x1 convolution to B's channels) and B's
-    frozen top `top` to logits; update the stitch only. Returns the loss (a float)."""
+    """One training step of a stitching layer: A's activations bottom_acts (N, C_a, H, W)
+    go through `stitch` (a 1x1 convolution to B's channels) and B's top `top` to logits;
+    update the stitch only. B's weights stay as they are and get no gradients: they are
+    not frozen (they still require grad), so a loss.backward() would store one in each.
+    Returns the loss (a float)."""
     # SOLUTION
     params = [p for p in stitch.parameters() if p.requires_grad]
     loss = nn.functional.cross_entropy(top(stitch(bottom_acts)), labels)

@@ -1,6 +1,7 @@
-"""Tests that prove the graded tests: they pass on the solutions, fail on the
-untouched exercises and on plausible wrong answers, and report learner
-problems (hangs, errors, warnings, syntax errors) per exercise."""
+"""Tests that prove the graded tests: they pass on the solutions (with warnings as
+errors: the checks do not warn), fail on the untouched exercises and on plausible
+wrong answers, and report learner problems (hangs, slow code, errors, warnings,
+syntax errors) per exercise."""
 
 import importlib
 import json
@@ -11,8 +12,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import torch
 
-from interp_lib.course import checks, exercises
+from interp_lib.course import checks, exercises, guard
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTER_MODULES = sorted(p.stem for p in (ROOT / "solutions").glob("ch*.py"))
@@ -34,12 +36,19 @@ def check_module(module_name):
     return importlib.import_module(f"interp_lib.course.{module_name.split('_')[0]}")
 
 
-def test_every_graded_test_passes_on_the_solutions():
-    results, text = grade("solutions")
+@pytest.fixture(scope="module")
+def solutions_graded():
+    """The solutions graded once, with any warning raised during a check an error."""
+    return grade("solutions", "--warnings-as-errors")
+
+
+def test_every_graded_test_passes_on_the_solutions_with_warnings_as_errors(solutions_graded):
+    results, text = solutions_graded
     assert results, "no graded tests were found"
     failed = [(r["exercise"], r["message"]) for r in results if r["status"] != "passed"]
     assert not failed
-    assert "Total:" in text
+    assert not [r for r in results if r["warning"]]
+    assert "Total:" in text and "warned" not in text
 
 
 @pytest.fixture(scope="module")
@@ -122,29 +131,61 @@ def test_save_answer_moves_a_notebook_function_into_the_exercise_file(tmp_path):
                       "peak_to_mean": "not attempted"}
 
 
-def test_every_exercise_has_a_graded_test_and_metadata():
-    results, _ = grade("solutions")
-    graded = {r["exercise"] for r in results}
+def test_every_exercise_has_a_graded_test_and_metadata(solutions_graded):
+    results, _ = solutions_graded
+    graded = [r["exercise"] for r in results]
     declared = {e.name for m in CHAPTER_MODULES for e in exercises.exercises_of(m)}
-    assert graded == declared
+    assert set(graded) == declared
+    assert len(graded) == len(set(graded)), "an exercise is graded twice"
     for m in CHAPTER_MODULES:
         for e in exercises.exercises_of(m):
             assert e.hints and e.minutes > 0, e.name
 
 
+# The families of wrong answers a mutant's description may start with, in brackets.
+FAMILIES = {"network", "detached", "cost", "distribution", "learner", "wild", "message"}
+
+
+def _mutants(module_name):
+    return importlib.import_module(f"tests.mutants.{module_name.split('_')[0]}").MUTANTS
+
+
+def _checks(module_name):
+    cm = check_module(module_name)
+    return {obj.exercise: obj for obj in vars(cm).values() if hasattr(obj, "exercise")}
+
+
 @pytest.mark.parametrize("module_name", CHAPTER_MODULES)
 def test_plausible_wrong_answers_fail(module_name):
-    mutants = importlib.import_module(f"tests.mutants.{module_name.split('_')[0]}").MUTANTS
-    cm = check_module(module_name)
-    the_checks = {obj.exercise: obj for obj in vars(cm).values() if hasattr(obj, "exercise")}
+    """Each wrong answer fails its check; a [cost] one as too slow; where a mutant names a
+    phrase (its third item), the message holds it: the check says what the mistake is."""
+    mutants, the_checks = _mutants(module_name), _checks(module_name)
     declared = {e.name for e in exercises.exercises_of(module_name)}
     assert set(mutants) == declared, "every exercise needs at least one wrong answer"
     for name, wrongs in mutants.items():
         assert wrongs
-        for description, wrong in wrongs:
+        for description, wrong, *phrase in wrongs:
+            if description.startswith("["):
+                assert description[1:description.index("]")] in FAMILIES, description
             status, message = checks.outcome(the_checks[name].strict, wrong)
-            assert status == "failed", f"{name}: the mistake '{description}' was not caught"
+            expected = {"too slow"} if description.startswith("[cost]") else {"failed"}
+            assert status in expected, f"{name}: the mistake '{description}' gave {status}: {message}"
             assert message
+            assert not phrase or phrase[0] in message, (name, description, message)
+
+
+@pytest.mark.parametrize("module_name", [m for m in CHAPTER_MODULES if m < "ch07"])
+def test_answers_that_call_the_library_fail_only_because_its_twin_is_unavailable(
+        module_name, monkeypatch):
+    """The [learner] answers that use the library's own version of the exercise are right in
+    every other way: with the twins available, they pass."""
+    monkeypatch.setattr(guard, "find_twins", lambda exercise, named=(): [])
+    the_checks = _checks(module_name)
+    for name, wrongs in _mutants(module_name).items():
+        for description, wrong, *_ in wrongs:
+            if description.startswith("[learner]") and "library's" in description:
+                status, message = checks.outcome(the_checks[name].strict, wrong)
+                assert status == "passed", (name, description, message)
 
 
 def test_learner_problems_are_reported_per_exercise(tmp_path):
@@ -165,6 +206,7 @@ def test_learner_problems_are_reported_per_exercise(tmp_path):
     assert "your code warned: UserWarning: a harmless warning" in text
     assert not status["peak_to_mean"]["warning"]
     assert status["peak_to_mean"]["status"] == "timed out"
+    assert "hard limit of 3 s" in status["peak_to_mean"]["message"]
     assert status["top_activating"]["status"] == "failed"
     assert "IndexError" in status["top_activating"]["message"]
     assert "Traceback" not in text
@@ -214,3 +256,56 @@ def test_exercise_box_folds_hints_and_solution_and_shows_the_generated_stub(tmp_
     assert "difficulty" in shown and "importance" in shown and "minutes" in shown
     assert "acts.mean" not in shown and "axis is dimension 1" not in shown  # nothing given away
     assert hint.split(".")[0] in folded and "acts.mean(dim=(0, 2, 3))" in folded
+
+
+def test_slow_code_is_told_how_much_slower_and_endless_code_meets_the_hard_limit(tmp_path):
+    src = (ROOT / "solutions" / "ch04_circuits.py").read_text()
+    loop = textwrap.indent(textwrap.dedent("""
+        out = w_outer.new_zeros(w_outer.shape[0], w_inner.shape[1], w_outer.shape[-1] + w_inner.shape[-1] - 1,
+                                w_outer.shape[-1] + w_inner.shape[-1] - 1)
+        for o in range(w_outer.shape[0]):
+            for py in range(w_outer.shape[-1]):
+                for px in range(w_outer.shape[-1]):
+                    for qy in range(w_inner.shape[-1]):
+                        for qx in range(w_inner.shape[-1]):
+                            out[o, :, py + qy, px + qx] += w_outer[o, :, py, px] @ w_inner[:, :, qy, qx]
+        return out"""), "    ")
+    src = src.replace("    return F.conv_transpose2d(w_outer, w_inner)", loop)
+    src = src.replace("    return w.clamp(min=0), (-w).clamp(min=0)", "    while True:\n        pass")
+    (tmp_path / "ch04_circuits.py").write_text(src)
+    results, text = grade(tmp_path, "--exercise", "compose_through_conv")
+    (r,) = results
+    assert r["status"] == "too slow" and r["earned"] == 0
+    assert "slower than the reference on relu1 -> conv3" in r["message"]
+    assert "a Python loop over kernel positions?" in r["message"] and "too slow:" in text
+    results, _ = grade(tmp_path, "--exercise", "split_sign", "--timeout", "3")
+    assert [(r["status"], "hard limit" in r["message"]) for r in results] == [("timed out", True)]
+
+
+def test_a_warning_is_the_learners_only_when_their_code_raised_it():
+    from interp_lib.course.ch01 import check_ascent_step
+
+    def step(image, score_fn, lr):  # the reference, with a softmax that warns (no dim given)
+        x = image.detach().requires_grad_(True)
+        torch.nn.functional.softmax(x.flatten(1))
+        (grad,) = torch.autograd.grad(score_fn(x), x)
+        return (x + lr * grad).clamp(0, 1).detach()
+
+    status, message = checks.outcome(check_ascent_step.strict, step)
+    assert status == "passed" and "your code warned: UserWarning: Implicit dimension" in message
+    assert f"of {Path(__file__).name})" in message  # placed at the learner's own line
+    # The check itself raises no warning (its scores were once converted with a graph).
+    solution = importlib.import_module("solutions.ch01_featurevis").ascent_step
+    assert checks.outcome(check_ascent_step.strict, solution) == ("passed", "all checks passed")
+    with guard.warnings_as_errors():
+        assert checks.outcome(check_ascent_step.strict, solution)[0] == "passed"
+        assert checks.outcome(check_ascent_step.strict, step)[0] == "failed"
+
+
+def test_the_graded_tests_are_the_registry_of_checks():
+    """The graded tests come from the registry: a check module's @check is all it takes."""
+    from interp_lib.course import grade as grading
+    entries = grading.graded_exercises()
+    registered = {(m, ex) for m, by in checks.REGISTRY.items() for ex in by}
+    assert {(f"interp_lib.course.ch{g.chapter:02d}", g.exercise) for g in entries} == registered
+    assert all(g.points > 0 and g.title for g in entries)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import torch
 
 from interp_lib.course.checks import call, check, expect_close, expect_shape, fail
+from interp_lib.course.wild import call_nested, torchvision_shaped_net
 from interp_lib.hooks import run_with_cache
 from interp_lib.organism.models import tiny_net
+
+TITLE = "The model organism"
 
 
 def _acts(seed: int = 0, shape=(5, 7, 6, 4)) -> torch.Tensor:
@@ -15,7 +18,7 @@ def _acts(seed: int = 0, shape=(5, 7, 6, 4)) -> torch.Tensor:
     return torch.randn(shape, generator=g) * 2 + torch.arange(shape[1]).view(1, -1, 1, 1) - 2
 
 
-@check("channel_means")
+@check("channel_means", points=2)
 def check_channel_means(fn) -> None:
     acts = _acts()
     out = call(fn, acts, what="channel_means(acts)")
@@ -41,7 +44,8 @@ def _scores(model, images, layer, channel, reduce):
     return reduce(acts[layer][:, channel])
 
 
-@check("top_activating")
+@check("top_activating", points=3,
+       twins=["interp_lib.dataset_examples.top_examples", "interp_lib.dataset_examples.unit_scores"])
 def check_top_activating(fn) -> None:
     net = tiny_net()
     g = torch.Generator().manual_seed(1)
@@ -72,9 +76,20 @@ def check_top_activating(fn) -> None:
                 hint = (f"Did you read layer {layer!r} and channel {channel} (not a neighbour), "
                         "and average over positions?")
             fail(f"{what} returned {out.tolist()}, expected {ref.tolist()}. {hint}")
+    # A network laid out as torchvision's: the layer is inside a Sequential, named with a dot.
+    wild = torchvision_shaped_net(4)
+    images = torch.rand(12, 3, 127, 127, generator=g)
+    what = "top_activating(alexnet_like, images, 'features.7', channel=2, k=3)"
+    out = call_nested(fn, wild, images, "features.7", 2, 3, what=what)
+    ref = torch.argsort(_scores(wild, images, "features.7", 2, lambda a: a.mean(dim=(1, 2))),
+                        descending=True)[:3]
+    expect_shape(out, (3,), what)
+    if not torch.equal(out.long(), ref):
+        fail(f"{what} returned {out.tolist()}, expected {ref.tolist()}: read the named layer, "
+             "at any depth.")
 
 
-@check("peak_to_mean")
+@check("peak_to_mean", points=2)
 def check_peak_to_mean(fn) -> None:
     g = torch.Generator().manual_seed(2)
     responses = torch.rand(6, 16, generator=g) ** 3

@@ -11,6 +11,8 @@ import torch
 from interp_lib.course.checks import call, check, expect_close, expect_gradient, expect_shape, fail
 from interp_lib.optvis import objectives as obj
 
+TITLE = "Feature visualization by optimization"
+
 
 def _acts(seed: int = 0, shape=(4, 6, 5, 7)) -> torch.Tensor:
     """Activations with negative values too, as a pre-activation layer has."""
@@ -18,7 +20,7 @@ def _acts(seed: int = 0, shape=(4, 6, 5, 7)) -> torch.Tensor:
     return torch.randn(shape, generator=g) + 0.01 * torch.arange(shape[1]).view(1, -1, 1, 1)
 
 
-@check("neuron_value")
+@check("neuron_value", points=1, twins=["interp_lib.optvis.objectives.neuron"])
 def check_neuron_value(fn) -> None:
     a = _acts()  # a 5 x 7 grid: the centre is row 2, column 3
     out = call(fn, a, 4, what="neuron_value(acts, 4)")
@@ -49,7 +51,7 @@ def check_neuron_value(fn) -> None:
     expect_gradient(lambda x: fn(x, 1), one, what="neuron_value")
 
 
-@check("channel_value")
+@check("channel_value", points=1, twins=["interp_lib.optvis.objectives.channel"])
 def check_channel_value(fn) -> None:
     a = _acts(1)
     out = call(fn, a, 2, what="channel_value(acts, 2)")
@@ -70,7 +72,7 @@ def check_channel_value(fn) -> None:
     expect_gradient(lambda x: fn(x, 0), one, what="channel_value")
 
 
-@check("deepdream_value")
+@check("deepdream_value", points=1, twins=["interp_lib.optvis.objectives.layer"])
 def check_deepdream_value(fn) -> None:
     a = _acts(2)
     out = call(fn, a, what="deepdream_value(acts)")
@@ -92,7 +94,7 @@ def check_deepdream_value(fn) -> None:
     expect_gradient(fn, one, what="deepdream_value")
 
 
-@check("class_probability_value")
+@check("class_probability_value", points=2, twins=["interp_lib.optvis.objectives.class_probability"])
 def check_class_probability_value(fn) -> None:
     g = torch.Generator().manual_seed(3)
     logits = torch.randn(5, 8, generator=g) * 2
@@ -119,7 +121,7 @@ def check_class_probability_value(fn) -> None:
     expect_gradient(lambda x: fn(x, 2), logits, what="class_probability_value")
 
 
-@check("ascent_step")
+@check("ascent_step", points=3)
 def check_ascent_step(fn) -> None:
     g = torch.Generator().manual_seed(4)
     image = torch.rand(2, 3, 6, 6, generator=g) * 0.6 + 0.2
@@ -142,7 +144,9 @@ def check_ascent_step(fn) -> None:
     grad = unit.weight.detach() - image
     if torch.allclose(out, (image - 0.1 * grad).clamp(0, 1), atol=1e-6):
         fail("you stepped down the gradient: ascent adds lr * grad.")
-    if float(score(out)) <= float(score(image)):
+    with torch.no_grad():  # the check's own scores: no graph, and no warning about one
+        gained = float(score(out)) > float(score(image))
+    if not gained:
         fail("the score did not increase after your step.")
     expect_close(out, (image + 0.1 * grad).clamp(0, 1), "new image = image + lr * gradient, "
                  "clamped to [0, 1].")
@@ -154,7 +158,7 @@ def check_ascent_step(fn) -> None:
         fail("a large step left the valid range: clamp the image to [0, 1].")
 
 
-@check("diversity_value")
+@check("diversity_value", points=3, twins=["interp_lib.optvis.objectives.diversity"])
 def check_diversity_value(fn) -> None:
     a = _acts(5).relu()
     out = call(fn, a, what="diversity_value(acts)")

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import torch
 
-from interp_lib.course.checks import call, check, expect_close, expect_gradient, expect_shape, fail
+from interp_lib.course.checks import (call, check, expect_close, expect_fast, expect_gradient,
+                                      expect_shape, fail)
 from interp_lib.optvis import objectives as obj
 from interp_lib.optvis import param
+
+TITLE = "Regularization, preconditioning, learned priors and interpolation"
 
 
 def _images(seed: int, shape=(3, 3, 9, 7)) -> torch.Tensor:
     return torch.rand(shape, generator=torch.Generator().manual_seed(seed))
 
 
-@check("total_variation_value")
+@check("total_variation_value", points=2, twins=["interp_lib.optvis.objectives.total_variation"])
 def check_total_variation_value(fn) -> None:
     x = _images(0)
     out = call(fn, x, what="total_variation_value(images)")
@@ -41,7 +44,7 @@ def check_total_variation_value(fn) -> None:
     expect_gradient(fn, x, what="total_variation_value (a penalty in every render)")
 
 
-@check("jitter_crop")
+@check("jitter_crop", points=1)
 def check_jitter_crop(fn) -> None:
     x = _images(1, (2, 3, 10, 12))
     # d=5, dx=1, dy=3: the right crop, the swapped one and the one from the far corner differ.
@@ -66,7 +69,7 @@ def check_jitter_crop(fn) -> None:
     expect_gradient(lambda im: fn(im, 3, 2, 1), x, what="jitter_crop (a transform in every render)")
 
 
-@check("frequency_scale")
+@check("frequency_scale", points=3, twins=["interp_lib.optvis.param.spectrum_scale"])
 def check_frequency_scale(fn) -> None:
     out = fn(8, 6)
     expect_shape(out, (8, 4), "frequency_scale(8, 6)")
@@ -85,7 +88,7 @@ def check_frequency_scale(fn) -> None:
                  "entries, so the result is (5, 5).", what="frequency_scale(5, 9)", rtol=1e-4)
 
 
-@check("decorrelated_to_rgb")
+@check("decorrelated_to_rgb", points=2, twins=["interp_lib.optvis.param.to_valid_rgb"])
 def check_decorrelated_to_rgb(fn) -> None:
     t = torch.randn(2, 3, 4, 5, generator=torch.Generator().manual_seed(3))
     m = param.normalise_columns(param.IMAGENET_COLOUR_SQRT)
@@ -106,9 +109,15 @@ def check_decorrelated_to_rgb(fn) -> None:
                  atol=1e-6)
     expect_gradient(lambda x: fn(x, m), t, what="decorrelated_to_rgb (the parameterization's "
                     "last step: the render optimizes through it)")
+    # It runs at every step of every render: time it on a render's batch.
+    batch = torch.randn(4, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    expect_fast(fn, param.to_valid_rgb, batch, m, what="decorrelated_to_rgb",
+                on="a render's batch (4 images of 64 x 64, run at every step)",
+                cause="a Python loop over pixels? One einsum (or a 1 x 1 convolution) mixes the "
+                      "colours of every pixel at once.")
 
 
-@check("interpolation_weights")
+@check("interpolation_weights", points=1)
 def check_interpolation_weights(fn) -> None:
     out = fn(5)
     expect_shape(out, (5,), "interpolation_weights(5)")
@@ -124,7 +133,7 @@ def check_interpolation_weights(fn) -> None:
         fail("a single image should get weight 0 (and no division by zero).")
 
 
-@check("latent_line")
+@check("latent_line", points=2, twins=["interp_lib.organism.generative.interpolate"])
 def check_latent_line(fn) -> None:
     g = torch.Generator().manual_seed(4)
     z0, z1 = torch.randn(6, generator=g), torch.randn(6, generator=g)

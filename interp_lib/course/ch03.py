@@ -10,9 +10,18 @@ from __future__ import annotations
 import torch
 
 from interp_lib import attribution
-from interp_lib.course.checks import (call, check, expect_bounded_memory, expect_close,
-                                      expect_shape, fail)
+from interp_lib.course.checks import (call, check, expect_bounded_memory, expect_close, expect_detached,
+                                      expect_fast, expect_shape, fail)
+from interp_lib.course.wild import attached, call_nested, torchvision_shaped_net
 from interp_lib.organism.models import Architecture, ConvNet, init_weights, tiny_net
+
+TITLE = "Attribution"
+
+
+GRAPH_FREE = ("Take the gradient without create_graph=True: the map is data to look at, not part "
+              "of a graph to differentiate again.")
+ACTIVATION_GRADIENT = ("Use torch.autograd.grad(score, activations) to get the gradient of the "
+                       "layer's activations alone.")
 
 
 def _images(seed: int, n: int = 3, size: int = 12) -> torch.Tensor:
@@ -34,7 +43,7 @@ def _deeper_net() -> ConvNet:
     return net.eval()
 
 
-@check("saliency_map")
+@check("saliency_map", points=1, twins=["interp_lib.attribution.saliency"])
 def check_saliency_map(fn) -> None:
     net, x = _net(), _images(0)
     out = call(fn, net, x, 5, what="saliency_map(model, images, 5)")
@@ -46,13 +55,14 @@ def check_saliency_map(fn) -> None:
         fail("you took the gradient of class 4 for target=5: an off-by-one?")
     expect_close(out, grad.abs(), "Differentiate model(x)[:, target] with respect to the "
                  "images, then take the absolute value.", atol=1e-6)
+    expect_detached(out, "the saliency map", GRAPH_FREE)
     one = x[:1]
     expect_close(call(fn, net, one, 2, what="saliency_map for one image"),
                  attribution.saliency(net, one, 2), "one image works like many.",
                  what="saliency_map(model, one image, 2)", atol=1e-6)
 
 
-@check("integrated_gradients_midpoint")
+@check("integrated_gradients_midpoint", points=3, twins=["interp_lib.attribution.integrated_gradients"])
 def check_integrated_gradients_midpoint(fn) -> None:
     net, x = _net(), _images(1)
     base = torch.full_like(x, 0.2)
@@ -76,6 +86,7 @@ def check_integrated_gradients_midpoint(fn) -> None:
              "runs from the baseline to the images.")
     expect_close(out, ref, "Average the gradients at baseline + (k + 0.5) / n * (images - "
                  "baseline) and multiply by (images - baseline).", rtol=1e-3, atol=1e-5)
+    expect_detached(out, "the attribution map", GRAPH_FREE)
     out = call(fn, net, x[:1], 0, base[:1], 4, what="integrated_gradients_midpoint for one image")
     expect_close(out, attribution.integrated_gradients(net, x[:1], 0, baselines=base[:1], n_steps=4,
                                                        method="riemann_middle"),
@@ -83,7 +94,7 @@ def check_integrated_gradients_midpoint(fn) -> None:
                  rtol=1e-3, atol=1e-5)
 
 
-@check("completeness_delta")
+@check("completeness_delta", points=2)
 def check_completeness_delta(fn) -> None:
     net, x = _net(), _images(2)
     for base in (torch.zeros_like(x), torch.full_like(x, 0.5)):
@@ -109,9 +120,11 @@ def check_completeness_delta(fn) -> None:
                      "`baseline` argument.")
         expect_close(out, ref, "Per image: attributions summed over every dimension, minus "
                      "(F(image) - F(baseline)).", what=what)
+        expect_detached(out, "the completeness delta", "Run the model under torch.no_grad(): "
+                        "the delta is a number to read, not part of a graph.")
 
 
-@check("occlusion_map")
+@check("occlusion_map", points=2, twins=["interp_lib.attribution.occlusion"])
 def check_occlusion_map(fn) -> None:
     net, x = _net(), _images(3, size=12)
     out = call(fn, net, x, 6, 4, 0.5, what="occlusion_map(model, images, 6, window=4)")
@@ -124,6 +137,8 @@ def check_occlusion_map(fn) -> None:
         fail("you occluded one colour channel at a time: occlude all three channels of the square.")
     expect_close(out, ref, "For each 4 x 4 square, set all channels to the baseline and record "
                  "the drop in the target logit over the whole square.", atol=1e-5)
+    expect_detached(out, "the occlusion map", "Run the model under torch.no_grad() (the "
+                    "@torch.no_grad() above the function does it): occlusion needs no gradient.")
     # A window that does not divide the image: the last squares are cut short, not skipped.
     out = call(fn, net, x, 2, 5, 0.0, what="occlusion_map(model, images, 2, window=5)")
     ref = attribution.occlusion(net, x, 2, window=5, stride=5, baseline=0.0)
@@ -134,15 +149,16 @@ def check_occlusion_map(fn) -> None:
                  what="occlusion_map(model, images, 2, window=5) on 12 x 12 images")
 
 
-@check("grad_cam_map")
+@check("grad_cam_map", points=3, twins=["interp_lib.attribution.grad_cam"])
 def check_grad_cam_map(fn) -> None:
     # relu2 of a three-layer net: its gradient varies over positions and images, so a map
     # that skips the spatial average, or averages over the batch, comes out different.
     # Target 0 gives maps with positive and negative parts (a quarter to a third positive).
     net, x, target = _deeper_net(), _images(4, n=3, size=16), 0
     what = f"grad_cam_map(model, images, {target}, 'relu2')"
-    out = call(fn, net, x, target, "relu2", what=what)
+    out = call(fn, net, x, target, "relu2", what=what, gradients=ACTIVATION_GRADIENT)
     expect_shape(out, (3, 1, 8, 8), what)
+    expect_detached(out, "the Grad-CAM map", "Return it detached (.detach()): the map is data.")
     out = out.detach()
     ref = attribution.grad_cam(net, x, target, "relu2", upsample=False)
     raw = attribution.grad_cam(net, x, target, "relu2", relu=False, upsample=False)
@@ -163,6 +179,13 @@ def check_grad_cam_map(fn) -> None:
         fail("you averaged the gradient over the batch too: each image gets its own weights.")
     expect_close(out, ref, "weights = gradient averaged over positions (per image); map = ReLU "
                  "of the weighted sum of channels.", atol=1e-5)
+    # torchvision's layout: the layer inside a Sequential, its name with a dot, its ReLU in place.
+    wild = torchvision_shaped_net(5)
+    images = torch.rand(2, 3, 127, 127, generator=torch.Generator().manual_seed(14))
+    what = "grad_cam_map(alexnet_like, images, 3, 'features.9')"
+    got = call_nested(fn, wild, images, 3, "features.9", what=what, gradients=ACTIVATION_GRADIENT)
+    expect_close(got, attribution.grad_cam(wild, images, 3, "features.9", upsample=False),
+                 "the same map for a layer inside a nested network.", what=what, atol=1e-5)
 
 
 def _ranks_centred(v: torch.Tensor) -> torch.Tensor:
@@ -170,7 +193,8 @@ def _ranks_centred(v: torch.Tensor) -> torch.Tensor:
     return r - r.mean()
 
 
-@check("rank_correlation")
+@check("rank_correlation", points=2,
+       twins=["interp_lib.attribution.spearman", "interp_lib.attribution.sanity_check.average_ranks"])
 def check_rank_correlation(fn) -> None:
     g = torch.Generator().manual_seed(5)
     a = torch.randn(40, generator=g)
@@ -209,6 +233,21 @@ def check_rank_correlation(fn) -> None:
     if abs(got - whole) > 1e-6:
         fail(f"on maps shaped (2, 3, 8, 8) you gave {got:.4f}, expected {whole:.4f}: rank "
              "all the values together (flatten first), not row by row.")
+    # Maps as they come from an attribution method that kept its graph.
+    got = call(fn, attached(maps_a), attached(maps_b), what="rank_correlation on maps that "
+               "require grad")
+    got = got.item() if isinstance(got, torch.Tensor) and got.numel() == 1 else got
+    if not isinstance(got, float) or abs(got - whole) > 1e-6:
+        fail(f"on maps that require grad you gave {got}, expected {whole:.4f}.")
     big = torch.randn(4, 3, 64, 64, generator=g)  # four RGB maps of the chapter's size
-    expect_bounded_memory(lambda: fn(big, big.flip(0)), extra_mb=400,
+    expect_bounded_memory(lambda: fn(big, big.flip(0)), extra_mb=400, timeout=5,
                           what="rank_correlation on four 64 x 64 RGB maps")
+    expect_fast(fn, _reference_rank, big, big.flip(0), what="rank_correlation",
+                on="four 64 x 64 RGB maps (49152 values)",
+                cause="a Python loop to rank the values (list.index, or counting the smaller "
+                      "ones)? x.argsort().argsort() ranks them all at once.")
+
+
+def _reference_rank(a: torch.Tensor, b: torch.Tensor) -> float:
+    ra, rb = _ranks_centred(a), _ranks_centred(b)
+    return float((ra * rb).sum() / torch.sqrt((ra**2).sum() * (rb**2).sum()))

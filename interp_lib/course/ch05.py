@@ -12,7 +12,11 @@ from __future__ import annotations
 import torch
 
 from interp_lib import superposition, superposition_measures
-from interp_lib.course.checks import call, check, expect_close, expect_gradient, expect_shape, fail
+from interp_lib.course.checks import (call, check, constant_factor, expect_close, expect_fast,
+                                      expect_gradient, expect_shape, fail)
+from interp_lib.course.wild import attached
+
+TITLE = "Polysemantic neurons and superposition"
 
 
 def _toy(n: int, m: int, instances: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -25,7 +29,29 @@ def _reference_forward(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> tor
     return torch.relu(torch.einsum("imn,bim->bin", W, h) + b)
 
 
-@check("ToyModel")
+# The chapter's sweep: 20 features in 5 dimensions, 14 instances, batches of 512.
+SWEEP = (20, 5, 14, 512)
+
+
+def _expect_fast_forward(cls, reference, what: str) -> None:
+    """A forward pass at the sweep's sizes, timed against the reference's. The ratio is
+    tighter than elsewhere (10): training runs thousands of them, and every vectorised
+    way to write it (einsum, bmm, a loop over the instances) is within 2x of einsum."""
+    n, m, instances, batch = SWEEP
+    model = cls(n, m, instances, seed=0)
+    W, b = _toy(n, m, instances, seed=20)
+    with torch.no_grad():
+        model.W.copy_(W)
+        model.b.copy_(b)
+    x = torch.rand(batch, instances, n, generator=torch.Generator().manual_seed(21))
+    with torch.no_grad():
+        expect_fast(model, lambda x: reference(W, b, x), x, what=what, ratio=10.0,
+                    on="the chapter's sweep (a batch of 512, 14 instances of 20 features)",
+                    cause="a Python loop over the examples of the batch? One einsum handles "
+                          "the batch and the instances together.")
+
+
+@check("ToyModel", points=3)
 def check_ToyModel(cls) -> None:
     model = cls(5, 2, 3, seed=0)
     params = dict(model.named_parameters())
@@ -54,6 +80,7 @@ def check_ToyModel(cls) -> None:
     expect_close(out, ref, "h = W x per instance, then ReLU(W^T h + b).", atol=1e-5,
                  what="ToyModel.forward(x)")
     expect_gradient(lambda w: _forward_with(cls, w, b, x), W, what="ToyModel's forward (to W)")
+    _expect_fast_forward(cls, _reference_forward, "ToyModel.forward")
     # Behaviour: trained with the reference loop, dense features keep m = 2 of them;
     # sparse ones pack all five.
     trained = cls(5, 2, 2, seed=0)
@@ -86,7 +113,7 @@ def _forward_with(cls, W, b, x, sizes=(5, 2, 3)):
     return model(x)
 
 
-@check("importance_loss")
+@check("importance_loss", points=1)
 def check_importance_loss(fn) -> None:
     g = torch.Generator().manual_seed(3)
     x, x_hat = torch.rand(8, 2, 4, generator=g), torch.rand(8, 2, 4, generator=g)
@@ -106,12 +133,17 @@ def check_importance_loss(fn) -> None:
     if torch.isclose(out, (importance * err).sum(-1).mean()):
         fail("you averaged over the instances: add them up, so that each instance's gradient "
              "is its own loss's.")
+    if torch.isclose(out, (importance * (x - x_hat).abs()).sum(-1).mean(0).sum()):
+        fail("you weighted the absolute errors: the loss is the squared error, (x - x_hat) ** 2.")
+    if torch.isclose(out, ref * x.shape[0]):
+        fail("you added up the batch: average over it (mean over dim 0), so that the loss does "
+             "not grow with the batch size.")
     expect_close(out, ref, "per instance: mean over the batch of sum_j importance_j (x_j - "
                  "x'_j)^2; then the sum over instances.", what="importance_loss")
     expect_gradient(lambda xh: fn(x, xh, importance), x_hat, what="importance_loss")
 
 
-@check("sparse_features")
+@check("sparse_features", points=2, twins=["interp_lib.superposition.generate_batch"])
 def check_sparse_features(fn) -> None:
     p = torch.tensor([1.0, 0.3, 0.02])
     out = call(fn, 4000, 6, p, torch.Generator().manual_seed(4),
@@ -140,15 +172,34 @@ def check_sparse_features(fn) -> None:
     if abs(float(both) - 0.09) > 0.02:
         fail(f"two features of instance 1 (probability 0.3 each) are both on in "
              f"{float(both):.1%} of examples; independent features are, in 0.3 x 0.3 = 9%.")
+    # The values of the features that are on: uniform in [0, 1], a quarter in each quarter.
+    quarters = torch.histc(nonzero, bins=4, min=0.0, max=1.0) / nonzero.numel()
+    if (quarters - 0.25).abs().max() > 0.03:
+        fail(f"the features that are on should be uniform in [0, 1]; a quarter of them in each "
+             f"quarter of the range, but yours fall {[round(v, 2) for v in quarters.tolist()]}.")
     again = fn(4000, 6, p, torch.Generator().manual_seed(4))
     if not torch.equal(again, out):
         fail("the same generator seed gave different batches: draw only from `generator`.")
     other = fn(50, 6, p, torch.Generator().manual_seed(5))
     if torch.equal(other, out[:50]):
         fail("a different seed gave the same batch.")
+    n, _, instances, batch = SWEEP
+    probability = torch.linspace(0.01, 1.0, instances)
+    expect_fast(fn, _reference_sparse, batch, n, probability, torch.Generator().manual_seed(6),
+                what="sparse_features", ratio=30.0,
+                on="a batch of the chapter's sweep (512 examples, 14 instances of 20 features)",
+                cause="a Python loop over examples and features? torch.rand of shape (B, I, n) "
+                      "draws them all at once.")
 
 
-@check("dimensions_per_feature")
+def _reference_sparse(batch: int, n: int, probability: torch.Tensor, generator) -> torch.Tensor:
+    shape = (batch, len(probability), n)
+    values = torch.rand(shape, generator=generator)
+    on = torch.rand(shape, generator=generator) < probability[None, :, None]
+    return torch.where(on, values, torch.zeros(()))
+
+
+@check("dimensions_per_feature", points=1)
 def check_dimensions_per_feature(fn) -> None:
     W = torch.zeros(3, 2, 4)
     W[0, 0, 0] = W[0, 1, 1] = 1.0  # two orthogonal features: 1 dimension each
@@ -162,11 +213,18 @@ def check_dimensions_per_feature(fn) -> None:
         fail("you divided by ||W||_F; the formula squares it: m / ||W||_F^2.")
     if torch.allclose(out, 4 / W.pow(2).sum(dim=(1, 2))):
         fail("you used the number of features n; it is the hidden dimensions m (W.shape[1]).")
+    if isinstance(out, torch.Tensor) and out.numel() == 3 and bool((out == out.flatten()[0]).all()):
+        fail("every instance got the same value: m / ||W||_F^2 per instance, summing the squares "
+             "over dims 1 and 2 only.")
+    factor = constant_factor(out, ref)
+    if factor is not None:
+        fail(f"your values are {factor:.3g} times the right ones: m / ||W||_F^2, with ||W||_F^2 "
+             "the sum (not the mean) of an instance's squared entries and m = W.shape[1].")
     expect_close(out, ref, "m / ||W||_F^2 per instance (1 for two orthogonal features in "
                  "2 dimensions, 1/2 for two antipodal pairs).")
 
 
-@check("feature_dimensionality")
+@check("feature_dimensionality", points=3)
 def check_feature_dimensionality(fn) -> None:
     W = torch.zeros(2, 2, 5)
     angles = torch.arange(5) * (2 * torch.pi / 5)
@@ -176,29 +234,55 @@ def check_feature_dimensionality(fn) -> None:
     # features 3 and 4 of instance 1 are dropped: 0
     out = call(fn, W, what="feature_dimensionality(W)")
     expect_shape(out, (2, 5), "feature_dimensionality(W) for W (2, 2, 5)")
-    if not torch.isfinite(out).all():
-        fail("your result has NaN or infinity: a dropped feature (W_j = 0) has dimensionality 0.")
     expected = torch.tensor([[0.4] * 5, [0.5, 0.5, 1.0, 0.0, 0.0]])
     norms = W.norm(dim=1)
+    broken = ~torch.isfinite(out)
+    if broken.any() and bool((norms[broken] == 0).all()):
+        fail("your result has NaN or infinity: a dropped feature (W_j = 0) has dimensionality 0.")
     unhatted = norms**2 / (torch.einsum("imj,imk->ijk", W, W) ** 2).sum(-1).clamp_min(1e-12)
     if torch.allclose(out[0], unhatted[0], atol=1e-4) and not torch.allclose(out, expected, atol=1e-4):
         fail("you did not normalise W_j in the overlaps: it is (W_j_hat . W_k)^2, W_j_hat "
              "= W_j / ||W_j||.")
-    expect_close(out, expected, "a pentagon gives 2/5 per feature, an antipodal pair 1/2, a "
-                 "feature alone 1, a dropped one 0.", atol=1e-4)
     g = torch.Generator().manual_seed(7)
     rand = torch.randn(3, 4, 9, generator=g)
     got = call(fn, rand, what="feature_dimensionality")
     rn = rand.norm(dim=1)
-    unhatted = rn**2 / (torch.einsum("imj,imk->ijk", rand, rand) ** 2).sum(-1)
-    if torch.allclose(got, unhatted, atol=1e-4):
-        fail("you did not normalise W_j in the overlaps: it is (W_j_hat . W_k)^2, W_j_hat "
-             "= W_j / ||W_j|| (with unit-length columns the two agree, which is why the "
-             "pentagon passed).")
+    unit = rand / rn[:, None]
+    overlaps = torch.einsum("imj,imk->ijk", unit, rand)
+    mistakes = [
+        (rn**2 / (torch.einsum("imj,imk->ijk", rand, rand) ** 2).sum(-1),
+         "you did not normalise W_j in the overlaps: it is (W_j_hat . W_k)^2, W_j_hat = W_j / "
+         "||W_j|| (with unit-length columns the two agree, which is why the pentagon passed)."),
+        (rn**2 / (overlaps**2).sum(-1).sub(rn**2),
+         "your sum over k leaves the feature itself out: it runs over every feature, k = j "
+         "included, so that a feature alone in its dimension gets ||W_j||^2 / ||W_j||^2 = 1."),
+        (rn**2 / overlaps.sum(-1), "you did not square the overlaps: sum over k of "
+         "(W_j_hat . W_k)^2."),
+    ]
+    for wrong, message in mistakes:
+        if isinstance(got, torch.Tensor) and got.shape == wrong.shape and torch.allclose(
+                got, wrong, atol=1e-4):
+            fail(message)
+    if not torch.isfinite(out).all():
+        fail("your result has NaN or infinity: a dropped feature (W_j = 0) has dimensionality 0.")
+    expect_close(out, expected, "a pentagon gives 2/5 per feature, an antipodal pair 1/2, a "
+                 "feature alone 1, a dropped one 0.", atol=1e-4)
     expect_close(got,
                  superposition_measures.feature_dimensionality(_as_model(rand)),
                  "the same formula on random W.", what="feature_dimensionality(random W)",
                  atol=1e-4)
+    # From the wild: a feature the model all but dropped, alone in its dimension.
+    faint = torch.zeros(1, 3, 3)
+    faint[0, 0, 0], faint[0, 1, 1], faint[0, 2, 2] = 1.0, 0.8, 1e-5
+    got = call(fn, faint, what="feature_dimensionality")
+    expect_shape(got, (1, 3), "feature_dimensionality(W) for W (1, 3, 3)")
+    if not torch.isfinite(got).all() or abs(float(got[0, 2])) > 1e-3:
+        fail(f"a feature of length 1e-5, alone in its dimension, gets {float(got[0, 2]):.3g}: the "
+             "model dropped it (||W_j|| < 1e-3), so its dimensionality is 0. Test the length, "
+             "not only whether it is exactly 0.")
+    expect_close(got, torch.tensor([[1.0, 1.0, 0.0]]), "two features alone in their "
+                 "dimensions (1 each) and a dropped one (0).", what="feature_dimensionality(W) "
+                 "with a feature of length 1e-5", atol=1e-4)
 
 
 def _as_model(W: torch.Tensor) -> superposition.ToyModel:
@@ -208,7 +292,7 @@ def _as_model(W: torch.Tensor) -> superposition.ToyModel:
     return m
 
 
-@check("interference")
+@check("interference", points=2)
 def check_interference(fn) -> None:
     W = torch.zeros(2, 2, 4)
     W[0, 0, 0], W[0, 0, 1] = 1.0, -1.0  # an antipodal pair: 1 each
@@ -251,7 +335,7 @@ def _reference_relu_hidden(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor) ->
     return torch.relu(torch.einsum("imn,bim->bin", W, h) + b)
 
 
-@check("ReluHiddenModel")
+@check("ReluHiddenModel", points=2)
 def check_ReluHiddenModel(cls) -> None:
     model = cls(5, 3, 2, seed=0)
     params = dict(model.named_parameters())
@@ -281,9 +365,10 @@ def check_ReluHiddenModel(cls) -> None:
                  what="ReluHiddenModel.forward(x[:1])", atol=1e-5)
     expect_gradient(lambda w: _forward_with(cls, w, b, x, (5, 3, 2)), W,
                     what="ReluHiddenModel's forward (to W)")
+    _expect_fast_forward(cls, _reference_relu_hidden, "ReluHiddenModel.forward")
 
 
-@check("neuron_polysemanticity")
+@check("neuron_polysemanticity", points=2)
 def check_neuron_polysemanticity(fn) -> None:
     W = torch.tensor([[[1.0, -3.0, 0.0, 0.0],  # one feature excites it (one silences it): 1
                        [0.6, 0.6, -0.2, 0.0],  # two, equally: 2
@@ -294,6 +379,11 @@ def check_neuron_polysemanticity(fn) -> None:
     if not torch.isfinite(out).all():
         fail("your result has NaN or infinity: a neuron that no feature excites (every weight "
              "<= 0) answers 0 features.")
+    a = W.clamp_min(0) ** 2
+    per_feature = a.sum(1) ** 2 / (a**2).sum(1).clamp_min(1e-24)
+    if torch.allclose(out, torch.where(a.sum(1) > 0, per_feature, torch.zeros(())), atol=1e-4):
+        fail("you measured each feature (a column W[i, :, j]): a neuron is a row, W[i, k, :], "
+             "its weights from every feature; sum over the last dimension.")
     a_abs = W**2
     with_negative = a_abs.sum(-1) ** 2 / (a_abs**2).sum(-1)
     if torch.allclose(out[0, :2], with_negative[0, :2], atol=1e-4):
@@ -313,7 +403,7 @@ def check_neuron_polysemanticity(fn) -> None:
                  what="neuron_polysemanticity(random W)", atol=1e-4)
 
 
-@check("class_selectivity")
+@check("class_selectivity", points=2)
 def check_class_selectivity(fn) -> None:
     means = torch.tensor([[4.0, 0.0, 0.0, 0.0],  # one class only: 1
                           [1.0, 1.0, 1.0, 1.0],  # all alike: 0
@@ -326,12 +416,23 @@ def check_class_selectivity(fn) -> None:
     with_top = (means.amax(1) - means.mean(1)) / (means.amax(1) + means.mean(1)).clamp_min(1e-12)
     if torch.allclose(out, with_top, atol=1e-6):
         fail("the mean of the other classes should leave the top class out.")
-    expect_close(out, torch.tensor([1.0, 0.0, 0.0, 0.5]), "(top - rest) / (top + rest), rest "
-                 "the mean over the other classes.", atol=1e-6)
     g = torch.Generator().manual_seed(8)
     rand = torch.rand(6, 10, generator=g)
     top = rand.amax(1)
     rest = (rand.sum(1) - top) / 9
-    expect_close(call(fn, rand, what="class_selectivity"), (top - rest) / (top + rest),
-                 "with 10 classes, rest averages the other 9.", what="class_selectivity (10 classes)",
-                 atol=1e-6)
+    # Class means read from a model's activations can still require grad.
+    got = call(fn, attached(rand), what="class_selectivity(class_means that require grad)")
+    expect_shape(got, (6,), "class_selectivity(class_means) for 6 units and 10 classes")
+    if torch.allclose(got, (top - rest) / top, atol=1e-6):
+        fail("you divided by the top class's mean alone: the denominator is top + rest.")
+    lowest = rand.amin(1)
+    if torch.allclose(got, (top - lowest) / (top + lowest), atol=1e-6):
+        fail("you compared the top class with the lowest one: rest is the mean over all the "
+             "other classes.")
+    if torch.allclose(got, (top - (rand.sum(1) - top) / 3) / (top + (rand.sum(1) - top) / 3), atol=1e-6):
+        fail("with 10 classes your rest divides by 3: it averages the other K - 1 classes, "
+             "K = class_means.shape[1].")
+    expect_close(got, (top - rest) / (top + rest), "with 10 classes, rest averages the other 9.",
+                 what="class_selectivity (10 classes)", atol=1e-6)
+    expect_close(out, torch.tensor([1.0, 0.0, 0.0, 0.5]), "(top - rest) / (top + rest), rest "
+                 "the mean over the other classes.", atol=1e-6)

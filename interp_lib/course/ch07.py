@@ -19,6 +19,8 @@ from interp_lib import probes
 from interp_lib.course.checks import call, check, expect_close, expect_gradient, expect_shape, fail
 from interp_lib.organism.models import tiny_net
 
+TITLE = "Probes and concepts"
+
 
 def _number(out, what: str) -> float:
     if isinstance(out, torch.Tensor) and out.numel() == 1:
@@ -34,7 +36,7 @@ def _noise_task(n: int, c: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.randn(n, c, generator=g), torch.randint(2, (n,), generator=g)
 
 
-@check("held_out_accuracy")
+@check("held_out_accuracy", points=2)
 def check_held_out_accuracy(fn) -> None:
     g = torch.Generator().manual_seed(0)
     x = torch.randn(300, 5, generator=g)
@@ -72,7 +74,7 @@ def check_held_out_accuracy(fn) -> None:
              "`seed`, not from torch's global random state.")
 
 
-@check("control_labels")
+@check("control_labels", points=2)
 def check_control_labels(fn) -> None:
     g = torch.Generator().manual_seed(2)
     types = torch.randint(400, (4000,), generator=g)
@@ -110,7 +112,7 @@ def check_control_labels(fn) -> None:
              "name types; loop over types.unique() rather than indexing an array with them.")
 
 
-@check("selectivity")
+@check("selectivity", points=1)
 def check_selectivity(fn) -> None:
     g = torch.Generator().manual_seed(3)
     n_types = 40
@@ -138,7 +140,7 @@ def check_selectivity(fn) -> None:
              "independently of the real label of the type's rows?")
 
 
-@check("concept_activation_vector")
+@check("concept_activation_vector", points=2)
 def check_concept_activation_vector(fn) -> None:
     g = torch.Generator().manual_seed(4)
     random = torch.randn(300, 4, generator=g)
@@ -192,7 +194,7 @@ def _check_net():
     return net, images
 
 
-@check("tcav_score")
+@check("tcav_score", points=3)
 def check_tcav_score(fn) -> None:
     net, images = _check_net()
     g = torch.Generator().manual_seed(6)
@@ -233,7 +235,7 @@ def _centre_only_share(net, images, target: int, cav: torch.Tensor) -> float:
     return float((grad > 0).float().mean())
 
 
-@check("remove_directions")
+@check("remove_directions", points=2)
 def check_remove_directions(fn) -> None:
     g = torch.Generator().manual_seed(7)
     acts = torch.randn(3, 5, 4, 6, generator=g)
@@ -269,7 +271,7 @@ def check_remove_directions(fn) -> None:
     expect_gradient(lambda a: fn(a, pair), acts, what="remove_directions (to the activations)")
 
 
-@check("unit_cosines")
+@check("unit_cosines", points=1)
 def check_unit_cosines(fn) -> None:
     out = call(fn, torch.tensor([0.0, 3.0, -4.0]), what="unit_cosines(direction)")
     expect_shape(out, (3,), "unit_cosines of a direction with 3 channels")

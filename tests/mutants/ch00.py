@@ -1,5 +1,6 @@
 import torch
 
+from interp_lib import dataset_examples
 from interp_lib.hooks import capture
 
 
@@ -78,3 +79,25 @@ MUTANTS = {
             r.squeeze().amax(-1) / r.squeeze().mean(-1))),
     ],
 }
+
+
+# --- issue 21's families, tagged; a third item is a phrase the check's message must hold --------
+
+def _top_by_getattr(model, images, layer, channel, k):
+    seen = {}
+    handle = getattr(model, layer).register_forward_hook(lambda m, i, o: seen.update(out=o))
+    try:
+        with torch.no_grad():
+            model(images)
+    finally:
+        handle.remove()
+    return torch.topk(seen["out"][:, channel].mean(dim=(1, 2)), k).indices
+
+
+MUTANTS["top_activating"] += [
+    ("[network] getattr: no dotted layer names", _top_by_getattr, "could not find layer"),
+    ("[learner] the library's unit_scores", lambda m, images, layer, c, k: torch.topk(
+        dataset_examples.unit_scores(m, images, layer, c), k).indices, "dataset_examples.unit_scores"),
+    ("[learner] the library's top_examples", lambda m, images, layer, c, k: dataset_examples.top_examples(
+        m, images, layer, c, k=k).indices, "dataset_examples.top_examples"),
+]

@@ -1,6 +1,8 @@
 import torch
 import torch.nn.functional as F
 
+from interp_lib.optvis import objectives as obj
+
 
 def _ascent(sign=1.0, clamp=True, detach=True):
     def step(image, score_fn, lr):
@@ -190,3 +192,34 @@ MUTANTS = {
         ("no gradient: detached activations", _diversity_detached),
     ],
 }
+
+
+# --- issue 21's families, tagged; a third item is a phrase the check's message must hold --------
+
+def _per_image(make, key="x"):
+    """The library's objective, one image at a time: the exercise's values, from its twin."""
+    def value(acts, *args, **kwargs):
+        return torch.stack([make(*args, **kwargs, batch=i)({key: acts}) for i in range(len(acts))])
+    return value
+
+
+MUTANTS["neuron_value"] += [
+    ("[learner] the library's objectives.neuron", lambda a, c, x=None, y=None: _per_image(
+        lambda **kw: obj.neuron("x", c, x=x, y=y, **kw))(a), "objectives.neuron"),
+]
+MUTANTS["channel_value"] += [
+    ("[learner] the library's objectives.channel",
+     lambda a, c: _per_image(lambda **kw: obj.channel("x", c, **kw))(a), "objectives.channel"),
+]
+MUTANTS["deepdream_value"] += [
+    ("[learner] the library's objectives.layer",
+     lambda a: _per_image(lambda **kw: obj.layer("x", **kw))(a), "objectives.layer"),
+]
+MUTANTS["class_probability_value"] += [
+    ("[learner] the library's objectives.class_probability", lambda logits, c: _per_image(
+        lambda **kw: obj.class_probability(c, **kw), key=obj.OUTPUT)(logits), "objectives.class_probability"),
+]
+MUTANTS["diversity_value"] += [
+    ("[learner] the library's objectives.diversity", lambda a: obj.diversity("x")({"x": a}),
+     "objectives.diversity"),
+]

@@ -1,6 +1,8 @@
 import torch
 
+from interp_lib.optvis import objectives as obj
 from interp_lib.optvis import param
+from interp_lib.organism import generative
 
 
 def _tv(square=False, only=None, reduce="mean"):
@@ -121,3 +123,34 @@ MUTANTS = {
         ("side effect: turns the caller's z1 into the direction", _line_in_place),
     ],
 }
+
+
+# --- issue 21's families, tagged; a third item is a phrase the check's message must hold --------
+
+def _rgb_per_pixel(t, colour_sqrt):
+    out = torch.empty_like(t)
+    for n in range(t.shape[0]):
+        for y in range(t.shape[2]):
+            for x in range(t.shape[3]):
+                out[n, :, y, x] = torch.sigmoid(colour_sqrt @ t[n, :, y, x])
+    return out
+
+
+MUTANTS["total_variation_value"] += [
+    ("[learner] the library's objectives.total_variation", lambda images: torch.stack(
+        [obj.total_variation(batch=i)({obj.INPUT: images}) for i in range(len(images))]),
+     "objectives.total_variation"),
+]
+MUTANTS["frequency_scale"] += [
+    ("[learner] the library's param.spectrum_scale", lambda h, w, decay_power=1.0: param.spectrum_scale(
+        h, w, decay_power), "param.spectrum_scale"),
+]
+MUTANTS["decorrelated_to_rgb"] += [
+    ("[cost] a Python loop over pixels", _rgb_per_pixel, "slower than the reference"),
+    ("[learner] the library's param.to_valid_rgb", lambda t, m: param.to_valid_rgb(t, m),
+     "param.to_valid_rgb"),
+]
+MUTANTS["latent_line"] += [
+    ("[learner] the library's generative.interpolate", lambda z0, z1, n: generative.interpolate(z0, z1, n),
+     "generative.interpolate"),
+]

@@ -224,3 +224,103 @@ MUTANTS = {
         ("side effect: centres the caller's values in place", _ranks_in_place),
     ],
 }
+
+
+# --- issue 21's families, tagged; a third item is a phrase the check's message must hold --------
+
+def _saliency_graph(model, images, target):
+    x = images.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(model(x)[:, target].sum(), x, create_graph=True)
+    return grad.abs()
+
+
+def _ig_graph(model, images, target, baseline, n_steps):
+    total = torch.zeros_like(images)
+    for k in range(n_steps):
+        x = (baseline + (k + 0.5) / n_steps * (images - baseline)).detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(model(x)[:, target].sum(), x, create_graph=True)
+        total = total + grad
+    return (images - baseline) * total / n_steps
+
+
+def _delta_with_graph(attributions, model, images, target, baseline):
+    gap = model(images)[:, target] - model(baseline)[:, target]  # no torch.no_grad()
+    return attributions.flatten(1).sum(dim=1) - gap
+
+
+def _occlusion_with_graph(model, images, target, window, baseline=0.0):
+    score = model(images)[:, target]  # written without the @torch.no_grad() decorator
+    result = torch.zeros_like(images)
+    for r in range(0, images.shape[-2], window):
+        for c in range(0, images.shape[-1], window):
+            occluded = images.clone()
+            occluded[:, :, r:r + window, c:c + window] = baseline
+            drop = score - model(occluded)[:, target]
+            result[:, :, r:r + window, c:c + window] = drop[:, None, None, None]
+    return result
+
+
+def _cam_attached(model, images, target, layer):
+    logits, acts = run_with_cache(model, images, layer, detach=False)
+    (grad,) = torch.autograd.grad(logits[:, target].sum(), acts[layer], retain_graph=True)
+    return (grad.mean(dim=(2, 3), keepdim=True) * acts[layer]).sum(dim=1, keepdim=True).clamp_min(0)
+
+
+def _cam_getattr(model, images, target, layer):
+    seen = {}
+    handle = getattr(model, layer).register_forward_hook(lambda m, i, o: seen.update(a=o))
+    try:
+        logits = model(images)
+    finally:
+        handle.remove()
+    (grad,) = torch.autograd.grad(logits[:, target].sum(), seen["a"])
+    weights = grad.mean(dim=(2, 3), keepdim=True)
+    return (weights * seen["a"]).sum(dim=1, keepdim=True).clamp_min(0).detach()
+
+
+def _spearman_scipy(a, b):
+    from scipy.stats import spearmanr
+    return float(spearmanr(a.flatten().numpy(), b.flatten().numpy())[0])  # no detach
+
+
+def _ranks_by_index(a, b):
+    def ranks(v):
+        values = v.flatten().tolist()
+        ordered = sorted(values)
+        return torch.tensor([ordered.index(x) for x in values], dtype=torch.float64)  # O(n^2)
+    ra, rb = ranks(a), ranks(b)
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    return float((ra * rb).sum() / torch.sqrt((ra**2).sum() * (rb**2).sum()))
+
+
+MUTANTS["saliency_map"] += [
+    ("[detached] gradient taken with create_graph=True", _saliency_graph, "still attached"),
+    ("[learner] the library's attribution.saliency", lambda m, x, t: attribution.saliency(m, x, t),
+     "attribution.saliency"),
+]
+MUTANTS["integrated_gradients_midpoint"] += [
+    ("[detached] gradients taken with create_graph=True", _ig_graph, "still attached"),
+    ("[learner] the library's attribution.integrated_gradients", lambda m, x, t, base, n: (
+        attribution.integrated_gradients(m, x, t, baselines=base, n_steps=n, method="riemann_middle")),
+     "attribution.integrated_gradients"),
+]
+MUTANTS["completeness_delta"] += [
+    ("[detached] the model run outside torch.no_grad()", _delta_with_graph, "still attached"),
+]
+MUTANTS["occlusion_map"] += [
+    ("[detached] written without torch.no_grad()", _occlusion_with_graph, "still attached"),
+    ("[learner] the library's attribution.occlusion", lambda m, x, t, w, base=0.0: attribution.occlusion(
+        m, x, t, window=w, stride=w, baseline=base), "attribution.occlusion"),
+]
+MUTANTS["grad_cam_map"] += [
+    ("[detached] the map returned with its graph", _cam_attached, "still attached"),
+    ("[network] getattr: no dotted layer names", _cam_getattr, "could not find layer"),
+    ("[learner] the library's attribution.grad_cam", lambda m, x, t, layer: attribution.grad_cam(
+        m, x, t, layer, upsample=False), "attribution.grad_cam"),
+]
+MUTANTS["rank_correlation"] += [
+    ("[wild] scipy on maps that require grad", _spearman_scipy, "requires grad"),
+    ("[cost] ranks by list.index (a Python loop)", _ranks_by_index, "slower than the reference"),
+    ("[learner] the library's attribution.spearman", lambda a, b: attribution.spearman(a, b),
+     "attribution.spearman"),
+]

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from interp_lib import circuits, hooks
+
 
 def _kernel_view(model, layer, to_channel, from_channel):
     return model.get_submodule(layer).weight.data[to_channel, from_channel]  # a view
@@ -183,3 +185,166 @@ MUTANTS = {
         ("hard-coded: stride 4", _tangent_fixed_stride),
     ],
 }
+
+
+# --- issue 21's families, tagged; a third item is a phrase the check's message must hold --------
+
+def _spread_loop(w):
+    out = w.new_zeros(*w.shape[:2], 2 * w.shape[2], 2 * w.shape[3])
+    for o in range(w.shape[0]):
+        for i in range(w.shape[1]):
+            for y in range(w.shape[2]):
+                for x in range(w.shape[3]):
+                    for dy in range(2):
+                        for dx in range(2):
+                            out[o, i, 2 * y + dy, 2 * x + dx] = w[o, i, y, x] / 4
+    return out
+
+
+def _spread_corner(w):
+    out = w.new_zeros(*w.shape[:2], 2 * w.shape[2], 2 * w.shape[3])
+    out[..., ::2, ::2] = w
+    return out
+
+
+def _compose_loop(a, b):
+    k1, k2 = a.shape[-1], b.shape[-1]
+    out = a.new_zeros(a.shape[0], b.shape[1], k1 + k2 - 1, k1 + k2 - 1)
+    for o in range(a.shape[0]):
+        for py in range(k1):
+            for px in range(k1):
+                for qy in range(k2):
+                    for qx in range(k2):
+                        out[o, :, py + qy, px + qx] += a[o, :, py, px] @ b[:, :, qy, qx]
+    return out
+
+
+def _linearise_top_level(model):
+    lin = copy.deepcopy(model)
+    for name, module in list(lin.named_children()):  # misses everything inside a Sequential
+        if isinstance(module, nn.ReLU):
+            setattr(lin, name, nn.Identity())
+        elif isinstance(module, nn.MaxPool2d):
+            setattr(lin, name, nn.AvgPool2d(module.kernel_size, module.stride))
+    return lin
+
+
+def _linearise_with(make_pool):
+    def linearise(model):
+        lin = copy.deepcopy(model)
+        for name, module in list(lin.named_modules()):
+            if isinstance(module, (nn.ReLU, nn.MaxPool2d)):
+                parent, _, child = name.rpartition(".")
+                new = nn.Identity() if isinstance(module, nn.ReLU) else make_pool(module)
+                setattr(lin.get_submodule(parent) if parent else lin, child, new)
+        return lin
+    return linearise
+
+
+@contextmanager
+def _ablate_getattr(model, layer, channels):
+    def hook(m, i, o):
+        out = o.clone()
+        out[:, list(channels)] = 0
+        return out
+    handle = getattr(model, layer).register_forward_hook(hook)  # no dotted names
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+@contextmanager
+def _ablate_library(model, layer, channels):
+    with hooks.ablate(model, layer, channels):
+        yield
+
+
+def _echo_by(denominator="peak", pick="opposite"):
+    def echo(r):
+        n = r.shape[1]
+        best = r.argmax(dim=1)
+        opp = r.gather(1, ((best + n // 2) % n)[:, None])[:, 0] if pick == "opposite" else r.amin(1)
+        peak = r.mean(dim=1) if denominator == "mean" else r.amax(dim=1)
+        if denominator == "inverted":
+            return torch.where(opp > 0, peak / opp.clamp_min(1e-12), torch.zeros_like(opp))
+        return torch.where(peak > 0, opp / peak.clamp_min(1e-12), torch.zeros_like(opp))
+    return echo
+
+
+def _tangent_convention(behind=True, y_down=True, degrees=True, width=None):
+    def weights(thetas, orientation, radius, k, stride):
+        offs = (torch.arange(k) - k // 2).float() * stride
+        ys, xs = torch.meshgrid(offs, offs, indexing="ij")
+        ys = ys if y_down else -ys
+        phi = math.radians(orientation)
+        sign = -1.0 if behind else 1.0
+        cx, cy = sign * radius * math.cos(phi), sign * radius * math.sin(phi)
+        tau = torch.atan2(ys - cy, xs - cx) + math.pi / 2
+        theta = torch.deg2rad(thetas.float()) if degrees else thetas.float()
+        w = width or stride
+        near = torch.exp(-((torch.hypot(xs - cx, ys - cy) - radius) ** 2) / (2 * w**2))
+        return torch.cos(2 * (theta[:, None, None] - tau)) * near
+    return weights
+
+
+MUTANTS["kernel_between"] += [
+    ("[detached] a copy that still requires grad",
+     lambda m, layer, t, f: m.get_submodule(layer).weight[t, f].clone(), "still attached"),
+    ("[network] getattr: no dotted layer names",
+     lambda m, layer, t, f: getattr(m, layer).weight[t, f].detach().clone(), "could not find layer"),
+    ("[network] looked up among the top-level children",
+     lambda m, layer, t, f: dict(m.named_children())[layer].weight[t, f].detach().clone(),
+     "could not find layer"),
+    ("[learner] the library's circuits.weights", lambda m, layer, t, f: circuits.weights(m, layer, t, f),
+     "circuits.weights"),
+    ("[message] kernel rotated 180 degrees (a convolution's flip)",
+     lambda m, layer, t, f: m.get_submodule(layer).weight[t, f].detach().flip(-1, -2).clone(),
+     "rotated by 180"),
+]
+MUTANTS["split_sign"] += [
+    ("[learner] the library's circuits.split_sign", lambda w: circuits.split_sign(w),
+     "circuits.split_sign"),
+    ("[message] parts in the wrong order", lambda w: ((-w).clamp(min=0), w.clamp(min=0)), "comes first"),
+]
+MUTANTS["spread_through_pool"] += [
+    ("[cost] Python loop over the kernel's entries", _spread_loop, "slower than the reference"),
+    ("[message] a half for each input", lambda w: w.repeat_interleave(2, -1).repeat_interleave(2, -2) / 2,
+     "times the right ones"),
+    ("[message] all of it to one corner of each block", _spread_corner, "one input of its 2 x 2 block"),
+]
+MUTANTS["compose_through_conv"] += [
+    ("[cost] Python loop over kernel positions", _compose_loop, "a Python loop over kernel positions"),
+    ("[message] one kernel transposed", lambda a, b: F.conv_transpose2d(a, b.transpose(-1, -2)),
+     "transposed"),
+    ("[message] averaged over the middle channels", lambda a, b: F.conv_transpose2d(a, b) / a.shape[1],
+     "times the right ones"),
+]
+MUTANTS["linearise"] += [
+    ("[network] replaces top-level modules only", _linearise_top_level, "are left in your copy"),
+    ("[network] pools rebuilt without their stride", _linearise_with(lambda m: nn.AvgPool2d(m.kernel_size)),
+     "instead of 6 x 6"),
+    ("[network] 2 x 2 average-pools hard-coded", _linearise_with(lambda m: nn.AvgPool2d(2)),
+     "max-pool's own kernel_size"),
+    ("[message] max-pool replaced by the identity", _linearise_with(lambda m: nn.Identity()),
+     "became nn.Identity"),
+    ("[learner] the library's circuits.linearised", lambda m: circuits.linearised(m),
+     "circuits.linearised"),
+]
+MUTANTS["ablate_channels"] += [
+    ("[network] looks the layer up with getattr", _ablate_getattr, "could not find the layer"),
+    ("[learner] the library's hooks.ablate", _ablate_library, "hooks.ablate"),
+]
+MUTANTS["echo_ratio"] += [
+    ("[message] the smallest response", _echo_by(pick="smallest"), "smallest response"),
+    ("[message] peak over echo", _echo_by(denominator="inverted"), "upside down"),
+    ("[message] divided by the mean response", _echo_by(denominator="mean"), "mean response"),
+]
+MUTANTS["tangent_weights"] += [
+    ("[learner] the library's circuits.tangent_rule", lambda th, o, r, k, s: circuits.tangent_rule(
+        th, o, r, circuits.kernel_offsets(k, s), width=s), "circuits.tangent_rule"),
+    ("[message] centre of curvature in front of the curve", _tangent_convention(behind=False), "in front"),
+    ("[message] y axis up", _tangent_convention(y_down=False), "y axis points up"),
+    ("[message] input angles taken as radians", _tangent_convention(degrees=False), "in degrees"),
+    ("[message] envelope 1 pixel wide", _tangent_convention(width=1.0), "width is 1 pixel"),
+]

@@ -1,6 +1,8 @@
 import torch
 from torch import nn
 
+from interp_lib import superposition, superposition_measures
+
 
 class _Base(nn.Module):
     def __init__(self, n_features, n_hidden, n_instances=1, seed=0):
@@ -251,3 +253,167 @@ MUTANTS = {
             / (m.amax(1) + (m.sum(1) - m.amax(1)) / 3).clamp_min(1e-12), torch.zeros(m.shape[0]))),
     ],
 }
+
+
+# --- issue 21's families, tagged; a third item is a phrase the check's message must hold --------
+
+class _PerExampleLoop(_Base):
+    def forward(self, x):
+        rows = []
+        for k in range(x.shape[0]):  # one example at a time
+            h = torch.einsum("imn,in->im", self.W, x[k])
+            rows.append(torch.relu(torch.einsum("imn,im->in", self.W, h) + self.b))
+        return torch.stack(rows)
+
+
+class _ReluHiddenPerExample(_Base):
+    def forward(self, x):
+        rows = []
+        for k in range(x.shape[0]):
+            h = torch.relu(torch.einsum("imn,in->im", self.W, x[k]))
+            rows.append(torch.relu(torch.einsum("imn,im->in", self.W, h) + self.b))
+        return torch.stack(rows)
+
+
+class _LibrarySubclass(superposition.ToyModel):
+    pass  # forward inherited from the library
+
+
+class _LibraryForward(_Base):
+    hidden = superposition.ToyModel.hidden
+
+    def forward(self, x):
+        return superposition.ToyModel.forward(self, x)
+
+
+class _LibraryInside(_Base):
+    def forward(self, x):
+        lib = superposition.ReluHiddenModel(x.shape[2], self.W.shape[1], x.shape[1])
+        del lib.W, lib.b
+        lib.W, lib.b = self.W, self.b
+        return lib(x)
+
+
+def _sparse_per_element(batch_size, n_features, p, generator):
+    out = torch.zeros(batch_size, len(p), n_features)
+    for b in range(batch_size):
+        for i in range(len(p)):
+            for j in range(n_features):
+                if torch.rand((), generator=generator) < p[i]:
+                    out[b, i, j] = torch.rand((), generator=generator)
+    return out
+
+
+def _sparse_values(draw):
+    def sparse(batch_size, n_features, p, generator):
+        shape = (batch_size, len(p), n_features)
+        on = torch.rand(shape, generator=generator) < p[None, :, None]
+        return torch.where(on, draw(shape, generator), torch.zeros(()))
+    return sparse
+
+
+def _sparse_library(batch_size, n_features, p, generator):
+    cfg = superposition.ToyConfig(n_features, sparsity=tuple((1 - p).tolist()))
+    return superposition.generate_batch(cfg, batch_size, generator=generator)
+
+
+def _dimensionality(guard="exact"):
+    def dims(W):
+        norms = W.norm(dim=1)
+        unit = W / norms[:, None].clamp_min(1e-12)
+        overlap = (torch.einsum("imj,imk->ijk", unit, W) ** 2).sum(-1)
+        if guard == "exact":  # 0 only for a feature that is exactly 0
+            return torch.where(norms > 0, norms**2 / overlap.clamp_min(1e-30), torch.zeros_like(norms))
+        signed = torch.einsum("imj,imk->ijk", unit, W).sum(-1)  # overlaps not squared
+        return torch.where(norms > 1e-3, norms**2 / signed, torch.zeros_like(norms))
+    return dims
+
+
+def _polysemanticity_per_feature(W):
+    a = W.clamp_min(0) ** 2
+    total = a.sum(dim=1)  # over neurons: a column, not a row
+    return torch.where(total > 0, total**2 / (a**2).sum(dim=1).clamp_min(1e-24), torch.zeros_like(total))
+
+
+def _selectivity(rest="mean", denominator="sum", numpy=False):
+    def selectivity(class_means):
+        if numpy:
+            import numpy as np
+            m = class_means.numpy()  # a table that requires grad cannot go to numpy
+            top = np.max(m, axis=1)
+            result = (top - (m.sum(1) - top) / (m.shape[1] - 1))
+            total = top + (m.sum(1) - top) / (m.shape[1] - 1)
+            return torch.as_tensor(np.where(total > 0, result / np.maximum(total, 1e-12), 0.0))
+        top = class_means.amax(dim=1)
+        if rest == "mean":
+            others = (class_means.sum(dim=1) - top) / (class_means.shape[1] - 1)
+        else:
+            others = class_means.amin(dim=1)
+        total = top + others if denominator == "sum" else top
+        return torch.where(total > 0, (top - others) / total.clamp_min(1e-12), torch.zeros_like(top))
+    return selectivity
+
+
+MUTANTS["ToyModel"] += [
+    ("[cost] a Python loop over the examples of the batch", _PerExampleLoop, "slower than the reference"),
+    ("[learner] subclasses the library's ToyModel", _LibrarySubclass, "subclasses the library's"),
+    ("[learner] calls the library's forward", _LibraryForward, "superposition.ToyModel"),
+]
+MUTANTS["ReluHiddenModel"] += [
+    ("[cost] a Python loop over the examples of the batch", _ReluHiddenPerExample,
+     "slower than the reference"),
+    ("[learner] runs the library's ReluHiddenModel inside", _LibraryInside, "the library's own"),
+]
+MUTANTS["importance_loss"] += [
+    ("[learner] the library's importance_loss", lambda x, xh, imp: superposition.importance_loss(x, xh, imp),
+     "superposition.importance_loss"),
+    ("[message] absolute errors", lambda x, xh, imp: (imp * (x - xh).abs()).sum(-1).mean(0).sum(),
+     "squared error"),
+    ("[message] summed over the batch", lambda x, xh, imp: (imp * (x - xh) ** 2).sum(), "average over it"),
+]
+MUTANTS["sparse_features"] += [
+    ("[cost] a Python loop over examples and features", _sparse_per_element, "slower than the reference"),
+    ("[distribution] values the mean of two uniform draws",
+     _sparse_values(lambda s, g: (torch.rand(s, generator=g) + torch.rand(s, generator=g)) / 2),
+     "uniform in [0, 1]"),
+    ("[distribution] every feature that is on is 0.5", _sparse_values(lambda s, g: torch.full(s, 0.5)),
+     "uniform in [0, 1]"),
+    ("[learner] the library's generate_batch", _sparse_library, "superposition.generate_batch"),
+]
+MUTANTS["interference"] += [
+    ("[learner] the library's interference", lambda W: superposition_measures.interference(_as_model(W)),
+     "superposition_measures.interference"),
+]
+MUTANTS["dimensions_per_feature"] += [
+    ("[learner] the library's dimensions_per_feature",
+     lambda W: superposition_measures.dimensions_per_feature(_as_model(W)), "the library's own"),
+    ("[message] the mean of the squares, not their sum", lambda W: W.shape[1] / W.pow(2).mean(dim=(1, 2)),
+     "times the right ones"),
+]
+MUTANTS["feature_dimensionality"] += [
+    ("[wild] a feature of length 1e-5 kept (tested against exactly 0)", _dimensionality("exact"),
+     "length 1e-5"),
+    ("[message] overlaps not squared", _dimensionality("not squared"), "did not square"),
+    ("[learner] the library's feature_dimensionality",
+     lambda W: superposition_measures.feature_dimensionality(_as_model(W)), "the library's own"),
+]
+MUTANTS["neuron_polysemanticity"] += [
+    ("[message] per feature (columns) instead of per neuron", _polysemanticity_per_feature,
+     "a neuron is a row"),
+    ("[learner] the library's neuron_polysemanticity",
+     lambda W: superposition_measures.neuron_polysemanticity(_as_model(W)), "the library's own"),
+]
+MUTANTS["class_selectivity"] += [
+    ("[wild] numpy on a table that requires grad", _selectivity(numpy=True), "requires grad"),
+    ("[message] divided by the top class alone", _selectivity(denominator="top"), "top + rest"),
+    ("[message] the lowest class as the rest", _selectivity(rest="lowest"), "mean over all"),
+    ("[learner] the library's class_selectivity",
+     lambda m: superposition_measures.class_selectivity(m), "the library's own"),
+]
+
+
+def _as_model(W):
+    model = superposition.ToyModel(W.shape[2], W.shape[1], W.shape[0])
+    with torch.no_grad():
+        model.W.copy_(W)
+    return model

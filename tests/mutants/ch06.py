@@ -1,6 +1,8 @@
 import torch
 from torch import nn
 
+from interp_lib import similarity
+
 
 def _cka(centre=True, square=True):
     def cka(X, Y):
@@ -122,7 +124,7 @@ MUTANTS = {
         ("side effect: centres the caller's X in place", _cka_centres_in_place),
     ],
     "unbiased_hsic": [
-        ("diagonals not zeroed", _hsic(zero_diag=False)),
+        ("diagonals not zeroed", _hsic(zero_diag=False), "kept the diagonals"),
         ("the biased estimator", _hsic(biased=True)),
         ("side effect: zeroes the caller's diagonal", _hsic_zeroes_caller),
     ],
@@ -144,9 +146,140 @@ MUTANTS = {
         ("semi-matching, not one-to-one", lambda c: (c.argmax(1), c.max(1).values)),
     ],
     "stitch_step": [
-        ("side effect: loss.backward() leaves gradients in B", _stitch(backward=True)),
+        ("side effect: loss.backward() leaves gradients in B", _stitch(backward=True),
+         "torch.autograd.grad(loss, list(stitch.parameters()))"),
         ("gradients never zeroed", _stitch(zero=False)),
         ("no optimizer step", _stitch(step=False)),
         ("returns the loss tensor", _stitch_tensor_loss),
     ],
 }
+
+
+# --- issue 21's families, tagged; a third item is a phrase the check's message must hold --------
+
+def _centre_loop(K):
+    n = K.shape[0]
+    rows, cols, total = K.mean(dim=1), K.mean(dim=0), K.mean()
+    out = torch.empty_like(K)
+    for i in range(n):
+        for j in range(n):
+            out[i, j] = K[i, j] - rows[i] - cols[j] + total
+    return out
+
+
+def _cka_feature_space(X, Y):
+    X, Y = X - X.mean(0), Y - Y.mean(0)
+    return (Y.T @ X).norm() ** 2 / ((X.T @ X).norm() * (Y.T @ Y).norm())  # p x p matrices
+
+
+def _cka_frobenius(X, Y):
+    X, Y = X - X.mean(0), Y - Y.mean(0)
+    K, L = X @ X.T, Y @ Y.T
+    return (K * L).sum() / (X.norm() ** 2 * Y.norm() ** 2)
+
+
+def _hsic_loop(K, L):
+    n = K.shape[0]
+    K = K - torch.diag(torch.diag(K))
+    L = L - torch.diag(torch.diag(L))
+    trace = sum(float(K[i, j] * L[j, i]) for i in range(n) for j in range(n))
+    kl = sum(float((K[i] * L[:, j]).sum()) for i in range(n) for j in range(n))
+    middle = float(K.sum() * L.sum()) / ((n - 1) * (n - 2))
+    return torch.tensor((trace + middle - 2.0 / (n - 2) * kl) / (n * (n - 3)), dtype=K.dtype)
+
+
+def _orthogonal_rotation_only(p, generator):
+    q, r = torch.linalg.qr(torch.randn(p, p, generator=generator))
+    q = q * torch.sign(torch.diagonal(r))[None, :]
+    if torch.linalg.det(q) < 0:  # "a rotation should have determinant +1"
+        q[:, 0] = -q[:, 0]
+    return q
+
+
+def _orthogonal_permutation(p, generator):
+    return torch.eye(p)[torch.randperm(p, generator=generator)]
+
+
+def _orthogonal_signed_permutation(p, generator):
+    signs = torch.randint(2, (p,), generator=generator) * 2 - 1
+    return torch.eye(p)[torch.randperm(p, generator=generator)] * signs
+
+
+def _orthogonal_uniform(p, generator):
+    q, r = torch.linalg.qr(torch.rand(p, p, generator=generator))  # uniform, not Gaussian, noise
+    return q * torch.sign(torch.diagonal(r))[None, :]
+
+
+def _partners_numpy(corr):
+    import numpy as np
+    table = corr.numpy()  # a table that requires grad cannot go to numpy
+    best = np.argmax(table, axis=1)
+    return torch.as_tensor(best), torch.as_tensor(table.max(axis=1))
+
+
+def _one_to_one_numpy(corr):
+    from scipy.optimize import linear_sum_assignment
+    rows, cols = linear_sum_assignment(corr.numpy(), maximize=True)
+    p = torch.as_tensor(cols, dtype=torch.long)
+    return p, corr[torch.arange(len(p)), p]
+
+
+def _one_to_one_brute_force(corr):
+    import itertools
+    best, best_total = None, -float("inf")
+    for cols in itertools.permutations(range(corr.shape[1]), corr.shape[0]):
+        total = float(corr[torch.arange(corr.shape[0]), list(cols)].sum())
+        if total > best_total:
+            best, best_total = cols, total
+    p = torch.tensor(best)
+    return p, corr[torch.arange(len(p)), p]
+
+
+def _one_to_one_transposed_values(corr):
+    from scipy.optimize import linear_sum_assignment
+    rows, cols = linear_sum_assignment(corr.detach().numpy(), maximize=True)
+    p = torch.as_tensor(cols, dtype=torch.long)
+    return p, corr[p, torch.arange(len(p))]
+
+
+MUTANTS["centre_gram"] += [
+    ("[cost] a Python loop over the entries of K", _centre_loop, "slower than the reference"),
+    ("[learner] the library's centre_gram", lambda K: similarity.centre_gram(K), "similarity.centre_gram"),
+]
+MUTANTS["linear_cka"] += [
+    ("[learner] feature-space CKA: p x p matrices on flattened layers", _cka_feature_space,
+     "ran out of memory"),
+    ("[learner] the library's linear_cka", lambda X, Y: similarity.linear_cka(X, Y),
+     "similarity.linear_cka"),
+    ("[learner] the library's CKA from Gram matrices",
+     lambda X, Y: similarity.cka_from_grams(X @ X.T, Y @ Y.T), "similarity.cka_from_grams"),
+    ("[message] ||X||_F^2 ||Y||_F^2 as the denominator", _cka_frobenius, "||X^T X||_F ||Y^T Y||_F"),
+]
+MUTANTS["unbiased_hsic"] += [
+    ("[cost] a Python loop over pairs of examples", _hsic_loop, "slower than the reference"),
+    ("[learner] the library's unbiased_hsic", lambda K, L: similarity.unbiased_hsic(K, L),
+     "similarity.unbiased_hsic"),
+]
+MUTANTS["random_orthogonal"] += [
+    ("[distribution] never reflects (determinant forced to +1)", _orthogonal_rotation_only,
+     "never reflect"),
+    ("[distribution] always reflects (QR's signs not corrected)",
+     lambda p, g: torch.linalg.qr(torch.randn(p, p, generator=g))[0], "always reflect"),
+    ("[distribution] a random permutation matrix", _orthogonal_permutation, "permutations"),
+    ("[distribution] a random signed permutation matrix", _orthogonal_signed_permutation, "permutations"),
+    ("[distribution] QR of uniform noise", _orthogonal_uniform, "averages"),
+]
+MUTANTS["best_partners"] += [
+    ("[wild] numpy on a table that requires grad", _partners_numpy, "requires grad"),
+    ("[message] the least correlated partner", lambda c: (c.argmin(dim=1), c.amin(dim=1)), "argmin"),
+    ("[message] (correlation, partner) in the wrong order", lambda c: tuple(c.max(dim=1)), "first"),
+    ("[learner] the library's semi_matching", lambda c: similarity.semi_matching(c),
+     "similarity.semi_matching"),
+]
+MUTANTS["one_to_one"] += [
+    ("[wild] scipy on a table that requires grad (no detach)", _one_to_one_numpy, "requires grad"),
+    ("[cost] tries every pairing", _one_to_one_brute_force, "every pairing"),
+    ("[message] correlations read transposed", _one_to_one_transposed_values, "transposed"),
+    ("[learner] the library's one_to_one_matching", lambda c: similarity.one_to_one_matching(c),
+     "similarity.one_to_one_matching"),
+]
