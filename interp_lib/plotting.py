@@ -40,8 +40,9 @@ def book_style() -> None:
 def to_numpy_image(img: Tensor) -> np.ndarray:
     """(3, H, W) in [0, 1] -> (H, W, 3) for imshow.
 
-    >>> to_numpy_image(torch.zeros(3, 4, 5)).shape
-    (4, 5, 3)
+    >>> img = torch.zeros(3, 4, 5); img[0, 1, 2] = 1.5  # a too-bright red pixel at row 1, column 2
+    >>> to_numpy_image(img)[1, 2].tolist()  # colour last, clamped into [0, 1]
+    [1.0, 0.0, 0.0]
     """
     return img.detach().cpu().clamp(0, 1).permute(1, 2, 0).numpy()
 
@@ -91,18 +92,34 @@ def show_images(images: Tensor, titles: Sequence[str] | None = None, *, ncols: i
     return fig
 
 
-def show_feature_maps(acts: Tensor, channels: Sequence[int] | None = None, *, ncols: int = 8,
-                      image_inches: float = 0.85, title: str | None = None) -> plt.Figure:
-    """Feature maps of one image: acts (C, H, W), one panel per channel, one colour scale.
+def show_feature_maps(acts: Tensor, channels: Sequence[int] | None = None, *,
+                      image: Tensor | None = None, titles: Sequence[str] | None = None,
+                      vmax: float | None = None, ncols: int = 8, image_inches: float = 0.85,
+                      title: str | None = None) -> plt.Figure:
+    """Feature maps of one image: acts (C, H, W), one panel per channel, all on one colour
+    scale (black: 0; brightest: `vmax`, by default the largest value shown, and anything
+    above it), so that a dark panel is a weak channel. image: the input (3, H', W'), shown
+    first; titles: one per channel shown (default: the channel's index).
 
-    >>> fig = show_feature_maps(torch.rand(4, 6, 6), ncols=4)
+    >>> fig = show_feature_maps(torch.rand(4, 6, 6), image=torch.rand(3, 6, 6), ncols=5,
+    ...                         titles=["a", "b", "c", "d"])
+    >>> [ax.get_title() for ax in fig.axes]  # the input first, then one panel per channel
+    ['input', 'a', 'b', 'c', 'd']
     """
     channels = list(range(acts.shape[0])) if channels is None else list(channels)
-    vmax = float(acts[channels].max()) or 1.0
-    fig, axes = _grid(len(channels), ncols, image_inches, 0.3 + 0.3 * bool(title))
-    for ax, c in zip(axes.flat, channels):
-        ax.imshow(acts[c].detach().cpu().numpy(), cmap="magma", vmin=0, vmax=vmax)
-        ax.set_title(f"{c}", fontsize=10)
+    if titles is not None and len(titles) != len(channels):
+        raise ValueError(f"give one title per channel shown: {len(channels)} channels, "
+                         f"{len(titles)} titles")
+    vmax = (float(acts[channels].max()) if vmax is None else float(vmax)) or 1.0
+    first = int(image is not None)
+    fig, axes = _grid(len(channels) + first, ncols, image_inches, 0.3 + 0.3 * bool(title))
+    if image is not None:
+        axes.flat[0].imshow(to_numpy_image(image), interpolation="nearest")
+        axes.flat[0].set_title("input", fontsize=10)
+    for i, (ax, c) in enumerate(zip(list(axes.flat)[first:], channels)):
+        ax.imshow(acts[c].detach().cpu().numpy(), cmap="magma", vmin=0, vmax=vmax,
+                  interpolation="nearest")
+        ax.set_title(f"{c}" if titles is None else titles[i], fontsize=10)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -280,6 +297,58 @@ def curve_family(renders: Tensor, window: tuple[tuple[float, float], int],
     return fig
 
 
+def matched_renders(renders: Mapping[str, Tensor],
+                    windows: Mapping[str, tuple[tuple[float, float], int]],
+                    preferred_deg: Mapping[str, Sequence[float]], labels: Mapping[str, Sequence[str]],
+                    *, row_labels: Sequence[str] | None = None, image_inches: float = 1.0
+                    ) -> plt.Figure:
+    """Matched units of several networks side by side (Zoom In's universality figures): one
+    column per network, in the order of `renders` (name -> (R, 3, H, W), one render per row),
+    each render cut to its network's receptive field `windows[name]` ((x, y), side in pixels)
+    and shown `image_inches` wide whatever the field's size, under a small arc glyph bulging
+    towards the unit's preferred orientation `preferred_deg[name][r]` and its label.
+
+    >>> fig = matched_renders({"a": torch.rand(2, 3, 16, 16), "b": torch.rand(2, 3, 12, 12)},
+    ...                       {"a": ((8.0, 8.0), 8), "b": ((6.0, 6.0), 6)},
+    ...                       {"a": [0, 90], "b": [10, 80]}, {"a": ["1", "2"], "b": ["3", "4"]})
+    >>> shown = [ax for ax in fig.axes if ax.images]  # an 8-px and a 6-px field, the same width
+    >>> len(shown), {round(float(ax.get_position().width * fig.get_size_inches()[0]), 2) for ax in shown}
+    (4, {1.0})
+    """
+    names = list(renders)
+    rows = len(renders[names[0]])
+    margin, gap, head, title_h, row_gap = (0.8 if row_labels else 0.05), 0.08, 0.3, 0.3, 0.12
+    width = margin + len(names) * (image_inches + gap)
+    row_h = title_h + image_inches + row_gap
+    height = head + rows * row_h
+    fig = plt.figure(figsize=(width, height))
+
+    def axes(x: float, y: float, w: float, h: float):  # inches from the top left
+        return fig.add_axes([x / width, 1 - (y + h) / height, w / width, h / height])
+
+    for j, name in enumerate(names):
+        x = margin + j * (image_inches + gap)
+        fig.text((x + image_inches / 2) / width, 1 - head / 2 / height, name, ha="center",
+                 va="center", fontsize=10)
+        pictures = crop(renders[name].detach().cpu().float(), windows[name])
+        for r in range(rows):
+            y = head + r * row_h
+            _arc_glyph(axes(x, y, title_h, title_h), float(preferred_deg[name][r]))
+            fig.text((x + title_h + 0.04) / width, 1 - (y + title_h / 2) / height, labels[name][r],
+                     ha="left", va="center", fontsize=10)
+            ax = axes(x, y + title_h, image_inches, image_inches)
+            ax.imshow(to_numpy_image(pictures[r]), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():  # a thin frame: a white render on a white page
+                spine.set_visible(True)
+                spine.set_color("0.75")
+    for r, label in enumerate(row_labels or []):
+        fig.text(0.05 / width, 1 - (head + r * row_h + title_h + image_inches / 2) / height, label,
+                 ha="left", va="center", fontsize=10)
+    return fig
+
+
 def probe_scores(table, *, figsize: tuple[float, float] = (6.9, 4.9)) -> plt.Figure:
     """Probe scores layer by layer, one panel per property, from a `probes.ProbeTable`:
     each network's held-out score (the first solid, the next dashed), the first
@@ -453,6 +522,39 @@ def signed_image(ax, w: Tensor, *, vmax: float | None = None, title: str | None 
         ax.set_title(title, fontsize=10)
 
 
+def input_kernels(renders: Tensor, window: tuple[tuple[float, float], int], excitation: Tensor,
+                  inhibition: Tensor, titles: Sequence[str], *, image_inches: float = 1.0
+                  ) -> plt.Figure:
+    """What feeds a unit, one column per input unit: its render (N, 3, H, W) cut to
+    `window` ((x, y), side in pixels), then the weights from it split by sign as
+    `circuits.split_sign` gives them, excitation (N, k, k) in red and inhibition (N, k, k,
+    both >= 0) in blue, on one colour scale.
+
+    >>> w = torch.randn(2, 5, 5)
+    >>> fig = input_kernels(torch.rand(2, 3, 16, 16), ((8.0, 8.0), 8), w.clamp(min=0),
+    ...                     (-w).clamp(min=0), ["a", "b"])
+    >>> len(fig.axes)  # three rows of two
+    6
+    """
+    pictures = crop(renders.detach().cpu().float(), window)
+    n = len(pictures)
+    vmax = float(torch.cat([excitation.flatten(), inhibition.flatten()]).abs().max()) or 1.0
+    fig, axes = plt.subplots(3, n, figsize=(0.9 + image_inches * n, 3 * image_inches + 0.4),
+                             squeeze=False)
+    for j in range(n):
+        axes[0, j].imshow(to_numpy_image(pictures[j]), interpolation="nearest")
+        axes[0, j].set_title(titles[j], fontsize=10)
+        signed_image(axes[1, j], excitation[j], vmax=vmax)
+        signed_image(axes[2, j], -inhibition[j], vmax=vmax)  # blue: inhibition
+    for r, label in enumerate(("input unit", "excitation", "inhibition")):
+        for ax in axes[r]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[r, 0].set_ylabel(label, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def show_signed(maps: Tensor, titles: Sequence[str] | None = None, *, ncols: int = 8,
                 image_inches: float = 0.85, shared_scale: bool = True, suptitle: str | None = None
                 ) -> plt.Figure:
@@ -549,6 +651,44 @@ def heatmap(matrix: Tensor, *, row_labels: Sequence[str] | None = None,
     return fig
 
 
+def weight_by_orientation(panels: Mapping[str, tuple[Tensor, Tensor, Tensor]], *,
+                          bin_deg: float = 30.0, panel_inches: float = 3.1) -> plt.Figure:
+    """Is a curve circuit wired same to same? One panel per title in `panels`, each
+    (weights (T, F) from `circuits.family_weights`, to_orientations_deg (T,),
+    from_orientations_deg (F,)): a dot per pair of units at their orientation difference
+    (0 to 180 degrees) and summed weight, and the mean weight per `bin_deg` bin (black).
+    Same-to-same wiring falls from left (same orientation) to right (opposite). The y
+    axis spans the middle 98% of the weights, so that a few large ones do not flatten it.
+
+    >>> w = torch.tensor([[1.0, -1.0], [-1.0, 1.0]])  # each excites its own kind
+    >>> fig = weight_by_orientation({"toy": (w, torch.tensor([0.0, 180.0]), torch.tensor([0.0, 180.0]))})
+    >>> [float(y) for y in fig.axes[0].lines[0].get_ydata()[[0, -1]]]  # mean weight: same, opposite
+    [1.0, -1.0]
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(panel_inches * len(panels), 0.8 * panel_inches),
+                             squeeze=False, sharey=False)
+    edges = np.arange(0.0, 180.0 + bin_deg, bin_deg)
+    for ax, (title, (w, to_deg, from_deg)) in zip(axes[0], panels.items()):
+        d = (to_deg.float()[:, None] - from_deg.float()[None, :]).abs() % 360
+        d = torch.minimum(d, 360 - d).flatten().numpy()
+        v = w.detach().cpu().float().flatten().numpy()
+        ax.scatter(d, v, s=6, color="tab:blue", alpha=0.35, linewidths=0)
+        which = np.clip(np.digitize(d, edges) - 1, 0, len(edges) - 2)
+        centres = [(edges[b] + edges[b + 1]) / 2 for b in range(len(edges) - 1) if (which == b).any()]
+        means = [v[which == b].mean() for b in range(len(edges) - 1) if (which == b).any()]
+        ax.plot(centres, means, color="black", marker="o", ms=4, lw=1.5)
+        ax.axhline(0, color="0.6", lw=0.8)
+        low, high = np.percentile(v, [1, 99])
+        pad = 0.1 * (high - low) or 1.0
+        ax.set_ylim(min(low, min(means)) - pad, max(high, max(means)) + pad)
+        ax.set_xticks([0, 45, 90, 135, 180])
+        ax.set_xlabel("orientation difference (°)")
+        ax.set_title(title, fontsize=10)
+    axes[0, 0].set_ylabel("summed weight")
+    fig.tight_layout()
+    return fig
+
+
 def attribution_heatmap(attr: Tensor) -> Tensor:
     """(C, H, W) or (1, H, W) attribution -> (H, W) magnitude in [0, 1] (99th percentile = 1).
 
@@ -610,6 +750,32 @@ def show_attributions(images: Tensor, maps: dict[str, Tensor], *, image_inches: 
         ax.axis("off")
     if n:
         axes[0, 0].set_title("image", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def randomization_curves(result, *, threshold: float = 0.5,
+                         figsize: tuple[float, float] = (6.6, 3.0)) -> plt.Figure:
+    """The sanity check's curves, from an `attribution.cascading_randomization` result: each
+    method's rank correlation with its original map as layers are randomised from the top,
+    a method whose name holds "control" dashed, a grey line at `threshold`.
+
+    >>> from interp_lib.attribution import RandomizationResult
+    >>> r = RandomizationResult(["fc", "conv1"], {"a": [0.9, 0.1], "edges (control)": [1.0, 1.0]})
+    >>> fig = randomization_curves(r)
+    >>> [line.get_linestyle() for line in fig.axes[0].lines]  # two methods, then the threshold
+    ['-', '--', '-']
+    """
+    fig, ax = plt.subplots(figsize=figsize)
+    stages = range(1, len(result.layers) + 1)
+    for name, values in result.correlation.items():
+        ax.plot(stages, values, marker="o", ms=3, label=name, ls="--" if "control" in name else "-")
+    ax.axhline(threshold, color="0.7", lw=0.8)
+    ax.set_xticks(stages, [f"+{n}" for n in result.layers])
+    ax.set_xlabel("layers randomized, from the top (cumulative)")
+    ax.set_ylabel("rank correlation with\nthe original map")
+    ax.set_ylim(-0.1, 1.05)
+    ax.legend(fontsize=10, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     return fig
 
