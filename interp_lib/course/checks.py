@@ -411,8 +411,13 @@ def expect_fast(fn: Callable, reference: Callable, *args, what: str, on: str, ca
     def run():
         return fn(*args, **kwargs)
 
-    once = max(_cpu_seconds(ref_run, 1), 1e-6)  # also warms the reference up
-    number = max(1, math.ceil(0.02 / once))
+    _cpu_seconds(ref_run, 1)  # warms the reference up
+    # Enough calls to last 20 ms, counted up rather than scaled from one call: just after a
+    # CPU timer was set (a learner's run, stopped once hopeless), the process's CPU clock
+    # advances in scheduler ticks, and one short call can read 0 s.
+    number = 1
+    while _cpu_seconds(ref_run, number) < 0.02:
+        number *= 2
     ref = max(min(_cpu_seconds(ref_run, number) for _ in range(3)), 1e-6)
     allowed = ratio * ref
     stop = min(max(3 * allowed, 2.0), 6.0)

@@ -1,8 +1,11 @@
+import contextlib
+
+import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from interp_lib import hooks
+from interp_lib import hooks, probes
 
 
 # --- held_out_accuracy ------------------------------------------------------------------------
@@ -238,3 +241,286 @@ MUTANTS = {
         ("edge: the wrong kind of error for a direction of length 0", _cosines("wrong error")),
     ],
 }
+
+
+# --- issue 21's families, tagged; a third item is a phrase the check's message must hold --------
+
+def _accuracy_numpy(features, labels, *, test_fraction=0.3, seed=0):
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
+    n_test = round(len(labels) * test_fraction)
+    test, train = order[:n_test].numpy(), order[n_test:].numpy()
+    x, y = features.numpy(), labels.numpy()  # a table from a model can still require grad
+    return float(LogisticRegression(max_iter=2000).fit(x[train], y[train]).score(x[test], y[test]))
+
+
+def _accuracy_standardised(features, labels, *, test_fraction=0.3, seed=0):
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
+    n_test = round(len(labels) * test_fraction)
+    test, train = order[:n_test].numpy(), order[n_test:].numpy()
+    x = features.detach()
+    x = ((x - x.mean(0)) / x.std(0)).numpy()  # a dead unit's spread is 0
+    y = labels.numpy()
+    return float(LogisticRegression(max_iter=2000).fit(x[train], y[train]).score(x[test], y[test]))
+
+
+def _accuracy_folds(features, labels, *, test_fraction=0.3, seed=0):
+    n = len(labels)
+    n_test = round(n * test_fraction)
+    folds = max(1, n // n_test)
+    start = (seed % folds) * n_test  # the seed picks a fold of consecutive rows
+    test = torch.zeros(n, dtype=torch.bool)
+    test[start:start + n_test] = True
+    x, y = features.detach().numpy(), labels.numpy()
+    probe = LogisticRegression(max_iter=2000).fit(x[~test.numpy()], y[~test.numpy()])
+    return float(probe.score(x[test.numpy()], y[test.numpy()]))
+
+
+def _accuracy_library(features, labels, *, test_fraction=0.3, seed=0):
+    train = probes.train_split(len(labels), test_fraction=test_fraction, seed=seed)
+    return probes.fit_probe(features, labels, train=train).score
+
+
+def _control_by_type(shuffle=False, reseed=False, bernoulli=False):
+    def control_labels(types, labels, *, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        kinds = types.unique()
+        own = torch.stack([labels[types == t][0] for t in kinds])  # one label per type
+        if shuffle:
+            own = own[torch.randperm(len(kinds), generator=g)]
+        out = labels.clone()
+        for i, t in enumerate(kinds):
+            if reseed:
+                g = torch.Generator().manual_seed(seed)  # the same draw for every type
+                out[types == t] = labels[torch.randint(len(labels), (1,), generator=g)]
+            elif bernoulli:
+                out[types == t] = (torch.rand(1, generator=g) < labels.float().mean()).long()
+            elif shuffle:
+                out[types == t] = own[i]
+            else:  # a random type's label, not a random row's
+                out[types == t] = own[torch.randint(len(kinds), (1,), generator=g)]
+        return out
+    return control_labels
+
+
+def _selectivity_variant(numpy=False, global_rng=False, swapped=False):
+    held_out, consistent = _accuracy(), _control(global_rng=global_rng)
+
+    def selectivity(features, labels, types, *, seed=0):
+        if numpy:
+            features = torch.from_numpy(features.numpy())  # "a clean copy": raises if it requires grad
+        real = held_out(features, labels, seed=seed)
+        fake = consistent(labels, types, seed=seed) if swapped else consistent(types, labels, seed=seed)
+        return real - held_out(features, fake, seed=seed)
+    return selectivity
+
+
+def _selectivity_library(features, labels, types, *, seed=0):
+    table = probes.probe_layers({"net": {"layer": features}}, {"p": labels}, types=types, seed=seed)
+    return table.selectivity("net", "p", "layer")
+
+
+def _cav_variant(numpy=False, sizes=False, standardised=False, attached=False):
+    def concept_activation_vector(concept, random):
+        x = torch.cat([concept, random])
+        n_random = len(concept) if sizes else len(random)  # "the two sets are the same size"
+        y = torch.cat([torch.ones(len(concept)), torch.zeros(n_random)]).numpy()
+        if standardised or attached:
+            x = x.detach() if standardised else x
+            scale = x.std(0) if standardised else x.std(0).clamp_min(1e-8)
+            xs = ((x - x.mean(0)) / scale).detach().numpy()
+            w = torch.as_tensor(LogisticRegression(max_iter=2000).fit(xs, y).coef_[0],
+                                dtype=torch.float32) / scale  # back to the layer's units
+        else:
+            x = x.numpy() if numpy else x.detach().numpy()
+            w = torch.as_tensor(LogisticRegression(max_iter=2000).fit(x, y).coef_[0], dtype=torch.float32)
+        return w / w.norm()
+    return concept_activation_vector
+
+
+def _cav_fit_probe(concept, random):
+    x = torch.cat([concept, random])
+    y = torch.cat([torch.ones(len(concept)), torch.zeros(len(random))]).long()
+    train = torch.ones(len(x), dtype=torch.bool)
+    train[-1] = False  # fit_probe wants a held-out row
+    return probes.fit_probe(x, y, train=train).directions[0]
+
+
+def _tcav_variant(getattr_layer=False, four_d=False, no_eval=False, double=False, per_image=False,
+                  shared=False, falls=False, mean=False, log=False):
+    def tcav_score(model, images, target, layer, cav):
+        t = torch.zeros(1 if shared else len(images), requires_grad=True)
+        v = cav if double else cav.detach().float()
+
+        def nudge(a):
+            if four_d:
+                return a + t[:, None, None, None] * v[None, :, None, None]
+            return a + t.view(-1, *[1] * (a.ndim - 1)) * v.view(1, -1, *[1] * (a.ndim - 2))
+
+        def logits_of(step):
+            if getattr_layer:
+                handle = getattr(model, layer).register_forward_hook(lambda m, i, o: step(o))
+                try:
+                    return model(images)
+                finally:
+                    handle.remove()
+            with hooks.edit(model, layer, step):
+                return model(images)
+
+        with contextlib.ExitStack() as stack:
+            if not no_eval:
+                stack.enter_context(hooks.eval_mode(model))
+            if per_image:  # the whole batch again for every image, only image i moved
+                grads = []
+                for i in range(len(images)):
+                    s = torch.zeros((), requires_grad=True)
+                    onehot = torch.zeros(len(images))
+                    onehot[i] = 1.0
+
+                    def step(a, s=s, onehot=onehot):
+                        shape = (-1, *[1] * (a.ndim - 1))
+                        return a + (s * onehot).view(shape) * v.view(1, -1, *[1] * (a.ndim - 2))
+
+                    grads.append(torch.autograd.grad(logits_of(step)[i, target], s)[0])
+                grad = torch.stack(grads)
+            else:
+                logits = logits_of(nudge)
+                score = logits.log_softmax(-1) if log else logits
+                (grad,) = torch.autograd.grad(score[:, target].sum(), t)
+        if mean:
+            return float(grad.mean())
+        return float((grad < 0).float().mean()) if falls else float((grad > 0).float().mean())
+    return tcav_score
+
+
+def _tcav_library(model, images, target, layer, cav):
+    return float((probes.directional_derivatives(model, images, target, layer, cav) > 0).float().mean())
+
+
+def _tcav_class_gradients(model, images, target, layer, cav):
+    grads = probes.class_gradients(model, images, target, layer)
+    return float((grads @ cav.float() > 0).float().mean())
+
+
+def _remove_variant(numpy_qr=False, mixed=False, absolute=False, positions=False, rows=False,
+                    projection=False, channels_last=False, library_basis=False):
+    def remove_directions(acts, directions):
+        d = torch.atleast_2d(directions)
+        if library_basis:
+            q = probes.orthonormal(d).to(acts.dtype)
+        elif numpy_qr:
+            q, r = np.linalg.qr(d.numpy().T)  # raises for a probe's weights that require grad
+            keep = np.abs(np.diag(r)) > 1e-6 * np.linalg.norm(d.numpy(), axis=1).max()
+            q = torch.from_numpy(q.T[keep]).to(acts.dtype)
+        else:
+            q, r = torch.linalg.qr(d.T if mixed else d.T.to(acts.dtype))
+            keep = r.diagonal().abs() > (1e-6 if absolute else 1e-6 * d.norm(dim=1).max())
+            q = q.T[keep]
+        if positions and acts.ndim == 4:  # a loop over images and positions
+            out = acts.clone()
+            for n in range(acts.shape[0]):
+                for h in range(acts.shape[2]):
+                    for w in range(acts.shape[3]):
+                        a = acts[n, :, h, w]
+                        out[n, :, h, w] = a - q.T @ (q @ a)
+            return out
+        if rows and acts.ndim == 2:  # a loop over the rows
+            return torch.stack([a - q.T @ (q @ a) for a in acts])
+        if channels_last:
+            a = acts.permute(0, 2, 3, 1)  # (N, H, W, C): 4-D only
+            return (a - (a @ q.T) @ q).permute(0, 3, 1, 2)
+        part = torch.einsum("nk...,kc->nc...", torch.einsum("nc...,kc->nk...", acts, q), q)
+        return part if projection else acts - part
+    return remove_directions
+
+
+def _cosines_variant(kind):
+    def unit_cosines(directions):
+        if kind == "numpy":
+            d = directions.numpy()  # raises for a probe's weights that require grad
+            return torch.from_numpy(d / np.linalg.norm(d, axis=-1, keepdims=True))
+        norms = directions.norm(dim=-1, keepdim=True)
+        if (norms == 0).any():
+            raise ValueError("a direction of length 0 has no cosine")
+        if kind == "eps":
+            return directions / (norms + 1e-8)  # "to be safe"
+        if kind == "l1":
+            return directions / directions.abs().sum(dim=-1, keepdim=True)
+        if kind == "max":
+            return directions / directions.abs().amax(dim=-1, keepdim=True)
+        if kind == "whole":
+            return directions / directions.norm()
+    return unit_cosines
+
+
+MUTANTS["held_out_accuracy"] += [
+    ("[learner] the library's fit_probe and train_split", _accuracy_library, "the library's own"),
+    ("[wild] numpy on features that require grad", _accuracy_numpy, "requires grad"),
+    ("[wild] standardised by hand: a unit that never fires gives NaN", _accuracy_standardised, "never fires"),
+    ("[distribution] the seed picks a fold of consecutive rows", _accuracy_folds, "consecutive"),
+]
+MUTANTS["control_labels"] += [
+    ("[learner] the library's control_labels", lambda types, labels, *, seed=0:
+     probes.control_labels(types, labels, seed=seed), "probes.control_labels"),
+    ("[distribution] a random type's label, not a random row's", _control_by_type(), "random row"),
+    ("[distribution] the types' own labels shuffled among the types", _control_by_type(shuffle=True),
+     "random row"),
+    ("[distribution] the generator seeded again for every type", _control_by_type(reseed=True),
+     "same control label"),
+    ("[distribution] a yes-or-no draw with the share of ones", _control_by_type(bernoulli=True),
+     "ten classes"),
+]
+MUTANTS["selectivity"] += [
+    ("[learner] the library's probe_layers", _selectivity_library, "probes.probe_layers"),
+    ("[wild] numpy on features that require grad", _selectivity_variant(numpy=True), "requires grad"),
+    ("[distribution] control labels from torch's global random state", _selectivity_variant(global_rng=True),
+     "same seed"),
+    ("[message] control_labels(labels, types): arguments in the wrong order",
+     _selectivity_variant(swapped=True), "wrong order"),
+]
+MUTANTS["concept_activation_vector"] += [
+    ("[learner] the library's concept_activation_vector", lambda concept, random:
+     probes.concept_activation_vector(concept, random), "probes.concept_activation_vector"),
+    ("[learner] the library's fit_probe directions", _cav_fit_probe, "probes.fit_probe"),
+    ("[wild] numpy on features that require grad", _cav_variant(numpy=True), "requires grad"),
+    ("[wild] labels sized by the concept set for both sets", _cav_variant(sizes=True), "one label per row"),
+    ("[wild] standardised by hand: a unit that never fires gives NaN", _cav_variant(standardised=True),
+     "never fires"),
+    ("[detached] mapped back by scales computed from features that require grad", _cav_variant(attached=True),
+     "still attached"),
+]
+MUTANTS["tcav_score"] += [
+    ("[learner] the library's directional_derivatives", _tcav_library, "probes.directional_derivatives"),
+    ("[learner] the library's class_gradients", _tcav_class_gradients, "probes.class_gradients"),
+    ("[network] getattr(model, layer) finds top-level layers only", _tcav_variant(getattr_layer=True),
+     "could not find layer"),
+    ("[network] a 4-D step on a linear layer's (N, C) activations", _tcav_variant(four_d=True), "(N, C)"),
+    ("[network] no eval mode: dropout stays on in train mode", _tcav_variant(no_eval=True), "eval mode"),
+    ("[wild] a float64 CAV (scikit-learn's) used as it is", _tcav_variant(double=True), "float64"),
+    ("[cost] the whole batch run once per image", _tcav_variant(per_image=True), "slower than the reference"),
+    ("[message] one step for the whole batch", _tcav_variant(shared=True), "its own step"),
+    ("[message] the share of images whose logit falls", _tcav_variant(falls=True), "falls"),
+    ("[message] the mean directional derivative", _tcav_variant(mean=True), "mean directional derivative"),
+    ("[message] the log-probability's derivative", _tcav_variant(log=True), "log-probability"),
+]
+MUTANTS["remove_directions"] += [
+    ("[learner] the library's remove_directions", lambda acts, directions:
+     probes.remove_directions(acts, directions), "probes.remove_directions"),
+    ("[learner] the library's orthonormal basis", _remove_variant(library_basis=True), "probes.orthonormal"),
+    ("[wild] numpy's QR on directions that require grad", _remove_variant(numpy_qr=True), "requires grad"),
+    ("[wild] float64 directions (scikit-learn's) used as they are", _remove_variant(mixed=True), "float64"),
+    ("[wild] an absolute tolerance drops short directions", _remove_variant(absolute=True),
+     "length does not"),
+    ("[cost] a Python loop over images and positions", _remove_variant(positions=True),
+     "slower than the reference"),
+    ("[cost] a Python loop over the rows", _remove_variant(rows=True), "loop over the rows"),
+    ("[message] returns the part along the directions", _remove_variant(projection=True), "the part"),
+    ("[message] channels moved last with permute: 4-D only", _remove_variant(channels_last=True), "(N, C)"),
+]
+MUTANTS["unit_cosines"] += [
+    ("[learner] the library's unit_cosines", lambda d: probes.unit_cosines(d), "probes.unit_cosines"),
+    ("[wild] numpy on a probe's weights that require grad", _cosines_variant("numpy"), "requires grad"),
+    ("[wild] a small number added to the norm", _cosines_variant("eps"), "short direction"),
+    ("[message] divided by the L1 norm", _cosines_variant("l1"), "L1"),
+    ("[message] divided by the largest entry", _cosines_variant("max"), "largest entry"),
+    ("[message] one norm for the whole (K, C) table", _cosines_variant("whole"), "whole"),
+]
