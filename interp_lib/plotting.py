@@ -533,8 +533,10 @@ def input_kernels(renders: Tensor, window: tuple[tuple[float, float], int], exci
     >>> w = torch.randn(2, 5, 5)
     >>> fig = input_kernels(torch.rand(2, 3, 16, 16), ((8.0, 8.0), 8), w.clamp(min=0),
     ...                     (-w).clamp(min=0), ["a", "b"])
-    >>> len(fig.axes)  # three rows of two
-    6
+    >>> len(fig.axes), fig.axes[0].images[0].get_array().shape[:2]  # 3 rows of 2; renders cut to 8 px
+    (6, (8, 8))
+    >>> bool(fig.axes[4].images[0].get_array().max() <= 0)  # inhibition drawn below zero: blue
+    True
     """
     pictures = crop(renders.detach().cpu().float(), window)
     n = len(pictures)

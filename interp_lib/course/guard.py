@@ -85,7 +85,15 @@ def find_twins(exercise: str, named: Sequence[str] = ()) -> list[object]:
 
 
 def same_as_twin(fn: object, twins: Sequence[object]) -> object | None:
-    """The twin the learner's answer simply is (or, for a class, subclasses), if any."""
+    """The twin the learner's answer simply is (or, for a class, subclasses), if any.
+
+    >>> from interp_lib import similarity
+    >>> answer = similarity.linear_cka  # a learner's "answer" that hands back the library's
+    >>> display(same_as_twin(answer, [similarity.linear_cka]))
+    'similarity.linear_cka'
+    >>> same_as_twin(lambda x, y: 0.0, [similarity.linear_cka]) is None
+    True
+    """
     for twin in twins:
         if inspect.isclass(fn) and inspect.isclass(twin) and issubclass(fn, twin):
             return twin
@@ -191,7 +199,18 @@ def _guarded(fn: Callable, guard: Guard) -> Callable:
 
 
 def wrap(fn: Callable, guard: Guard) -> Callable:
-    """The learner's function (or class: its __init__ and forward) run under `guard`."""
+    """The learner's function (or class: its __init__ and forward) run under `guard`.
+
+    >>> import torch
+    >>> from interp_lib import similarity
+    >>> def learner_cka(a, b):  # leans on the library's own answer
+    ...     return similarity.linear_cka(a, b)
+    >>> guarded = wrap(learner_cka, Guard("linear_cka", [similarity.linear_cka]))
+    >>> guarded(torch.randn(5, 3), torch.randn(5, 3))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    interp_lib.course.checks.TwinUsed: your code calls similarity.linear_cka, ...
+    """
     if not inspect.isclass(fn):
         return _guarded(fn, guard)
     methods = {name: _guarded(getattr(fn, name), guard) for name in ("__init__", "forward")
@@ -275,7 +294,16 @@ def learner_warnings(files: set[str]) -> Iterator[list[warnings.WarningMessage]]
 @contextlib.contextmanager
 def warnings_as_errors() -> Iterator[None]:
     """Within the block, a warning raised during a check is an error, whoever raised it:
-    the self-test that the checks do not warn on the reference solutions."""
+    the self-test that the checks do not warn on the reference solutions.
+
+    >>> def learner():
+    ...     warnings.warn("careless")
+    >>> with warnings_as_errors(), learner_warnings(source_files(learner)):
+    ...     learner()
+    Traceback (most recent call last):
+    ...
+    UserWarning: careless
+    """
     before = _AS_ERRORS[0]
     _AS_ERRORS[0] = True
     try:
