@@ -12,6 +12,9 @@ FORCE ?=
 SOLUTIONS ?= 1
 LAB_ARGS ?=
 LAB_PACKAGES := "jupyterlab>=4,<5" "ipywidgets>=8"
+# A comma inside $(call ...)'s arguments would split them: extras go through variables.
+DEV_EXTRAS := -e ".[dev]"
+BOOK_EXTRAS := -e ".[book,dev]"
 
 .PHONY: test book lab grade hint exercises clean
 
@@ -29,11 +32,11 @@ $(PY):
 	$(call pip_install,the latest pip,--upgrade pip)
 
 $(VENV)/.dev-installed: pyproject.toml | $(PY)
-	$(call pip_install,the course and its tools,-e ".[dev]")
+	$(call pip_install,the course and its tools,$(DEV_EXTRAS))
 	@touch $@
 
 $(VENV)/.book-installed: pyproject.toml | $(PY)
-	$(call pip_install,the course and the book's tools,-e ".[book,dev]")
+	$(call pip_install,the course and the book's tools,$(BOOK_EXTRAS))
 	@touch $@ $(VENV)/.dev-installed
 
 $(VENV)/.lab-installed: $(VENV)/.dev-installed
