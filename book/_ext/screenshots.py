@@ -31,11 +31,26 @@ def shoot(html: Path, out_dir: Path, width: int, chromium: str, max_height: int)
                         f"--screenshot={full}", html.resolve().as_uri()],
                        capture_output=True, timeout=300, check=True)
         image = Image.open(full).convert("RGB")
-        # Trim the empty page below the content: rows that are all background.
-        gray = image.convert("L")
-        bottom = image.height
-        while bottom > 100 and min(gray.crop((0, bottom - 50, width, bottom)).getextrema()) > 250:
-            bottom -= 50
+        # The theme stretches a short page to the window, footer at the bottom: cut out every
+        # long run of empty rows (rows identical to one near the bottom; the very last row is a
+        # border line, so "all white" would never match), keeping 60 px of each.
+        rows = image.convert("L").tobytes()
+        background = rows[(image.height - 20) * width:(image.height - 19) * width]
+        keep, run = [], []
+        for y in range(image.height):
+            if rows[y * width:(y + 1) * width] == background:
+                run.append(y)
+                continue
+            keep += run if len(run) <= 300 else run[:60]
+            run = []
+            keep.append(y)
+        keep += run[:60]
+        if len(keep) > 0.98 * image.height:
+            print(f"{html.stem}: the page may be taller than --height {max_height}: raise it")
+        strip = Image.new("RGB", (width, len(keep)))
+        for i, y in enumerate(keep):
+            strip.paste(image.crop((0, y, width, y + 1)), (0, i))
+        image, bottom = strip, len(keep)
         tiles, top, i = [], 0, 1
         while top < bottom:
             tile = image.crop((0, top, width, min(bottom, top + TILE)))
