@@ -4,7 +4,9 @@ For each case (GoogLeNet with random weights at 128 px, an objective on
 mixed4a; the organism conv5-s0 at 64 px, an objective on relu3, batch 1 and 16)
 it prints, in seconds per optimization step:
 
-- ours: `render` (parameterization, standard transforms, forward, backward, Adam);
+- ours: `render` with Lucid's recipe (Fourier image, standard transforms, forward,
+  backward, Adam), the work the floors and Lucent do; and the model's default recipe
+  (for the organisms, pen strokes with several candidates per image);
 - truncated floor: the network's forward pass stopped at the objective's layer
   plus the backward pass to the input, on an input of the size the transforms
   produce: what a step cannot avoid;
@@ -33,6 +35,7 @@ import torch
 from interp_lib import hooks, zoo
 from interp_lib.optvis import objectives as obj
 from interp_lib.optvis.render import render
+from interp_lib.optvis.recipe import LUCID
 from interp_lib.optvis.transforms import standard
 
 
@@ -46,9 +49,17 @@ def best_of(fn, repeats: int) -> float:
     return min(times)
 
 
-def ours(model, objective, size: int, batch: int, steps: int, repeats: int) -> float:
-    run = lambda: render(model, objective, size=size, batch_size=batch, steps=steps,  # noqa: E731
-                         progress=False)
+def ours(model, objective, size: int, batch: int, steps: int, repeats: int, *,
+         lucid: bool = True) -> float:
+    """`render`'s time per step: with Lucid's recipe (a Fourier image, standard transforms: the
+    work the floors and Lucent do), or with the model's own default (`lucid=False`: for the
+    organisms, pen strokes, several candidates per image)."""
+    def run():
+        kw = {}
+        if lucid:
+            kw = dict(param=LUCID.param(model, objective, batch, size, 0, hooks.model_device(model)),
+                      transforms="standard")
+        render(model, objective, size=size, batch_size=batch, steps=steps, progress=False, **kw)
     return best_of(run, repeats) / steps
 
 
@@ -91,6 +102,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-lucent", action="store_true", help="skip Lucent's runs (the slowest)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -104,7 +116,7 @@ def main() -> None:
         ("conv5-s0, 64 px, batch 16", zoo.load("conv5-s0"), "relu3", "relu3", 64, 16, 32),
     ]
     header = (f"{'case':<28} {'ours':>8} {'truncated':>10} {'full':>8} {'ours/trunc':>10} "
-              f"{'Lucent':>8} {'Lucent same size':>17} {'Lucent/ours':>12}")
+              f"{'Lucent':>8} {'Lucent same size':>17} {'Lucent/ours':>12} {'default recipe':>15}")
     print(header)
     print("-" * len(header))
     for label, model, layer, lucent_layer, size, batch, steps in cases:
@@ -112,14 +124,19 @@ def main() -> None:
         t_ours = ours(model, objective, size, batch, steps, args.repeats)
         t_trunc = floor(model, layer, size, batch, steps, args.repeats)
         t_full = floor(model, None, size, batch, steps, args.repeats)
-        t_lucent = lucent(model, lucent_layer, 0, size, batch, steps, args.repeats, False)
-        t_same = lucent(model, lucent_layer, 0, size, batch, steps, args.repeats, True)
+        t_default = ours(model, objective, size, batch, steps, args.repeats, lucid=False)
+        t_lucent = t_same = None
+        if not args.no_lucent:
+            t_lucent = lucent(model, lucent_layer, 0, size, batch, steps, args.repeats, False)
+            t_same = lucent(model, lucent_layer, 0, size, batch, steps, args.repeats, True)
         fmt = lambda t: f"{t:8.4f}" if t is not None else f"{'n/a':>8}"  # noqa: E731
         ratio = f"{t_lucent / t_ours:11.2f}x" if t_lucent else f"{t_full / t_ours:10.2f}x*"
         print(f"{label:<28} {t_ours:8.4f} {t_trunc:10.4f} {t_full:8.4f} {t_ours / t_trunc:9.2f}x "
-              f"{fmt(t_lucent)} {fmt(t_same):>17} {ratio:>12}")
-    print("\n* Lucent not installed: the full floor over ours, a bound on what running the "
-          "whole network costs.")
+              f"{fmt(t_lucent)} {fmt(t_same):>17} {ratio:>12} {t_default:15.4f}")
+    print("\nours: render with Lucid's recipe (Fourier image, standard transforms), the work the "
+          "floors and Lucent do;\ndefault recipe: render's plain call (for the organisms: pen "
+          "strokes, 6 candidates per image).\n* Lucent not run: the full floor over ours, a bound "
+          "on what running the whole network costs.")
 
 
 if __name__ == "__main__":

@@ -142,6 +142,9 @@ def check_latent_line(fn) -> None:
     if torch.allclose(out[0], z1) and torch.allclose(out[-1], z0):
         fail("your line runs from z1 to z0: row 0 should be z0.")
     if not torch.allclose(out[-1], z1, atol=1e-6):
+        if torch.allclose(out.norm(dim=1), z0.norm().expand(len(out)), atol=1e-5):
+            fail("every row of yours has z0's length, so the last row is not z1: the exercise is "
+                 "the straight line z0 + w (z1 - z0), without rescaling its points.")
         fail("the last row should be z1 itself: include both ends.")
     w = torch.linspace(0, 1, 4)[:, None]
     expect_close(out, z0 + w * (z1 - z0), "Evenly spaced points z0 + w (z1 - z0), w from 0 to 1.")

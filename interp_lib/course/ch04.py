@@ -287,6 +287,16 @@ def check_ablate_channels(fn) -> None:
                  "layer's output in place.")
     if _forward_hooks(net) != 0:
         fail("a hook is left on the model after the block: remove it when the block ends.")
+    # A convolution: its output channel goes to 0, bias and all (the chapter ablates relu3,
+    # but the exercise is about any layer).
+    with fn(net, "conv3", [2]):
+        _, acts = run_with_cache(net, x, "conv3")
+    if acts["conv3"][:, 2].abs().max() != 0 or acts["conv3"][:, 0].abs().max() == 0:
+        fail("ablate_channels(model, 'conv3', [2]): channel 2 of conv3's OUTPUT should be 0 inside "
+             "the block, and the others not. Edit the layer's output in a forward hook: a "
+             "pre-hook changes the layer's input channels, and zeroing the weights leaves the bias.")
+    if sum(len(m._forward_pre_hooks) for m in net.modules()) != 0 or _forward_hooks(net) != 0:
+        fail("a hook is left on the model after the block: remove it when the block ends.")
     with torch.no_grad():
         if not torch.equal(net(x), clean):
             fail("after the block the model does not compute what it did before.")

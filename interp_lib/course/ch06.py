@@ -247,8 +247,11 @@ def check_one_to_one(fn) -> None:
         fail("your correlations are read transposed, corr[partner, a]: unit a of A is row a, "
              "its partner a column: corr[a, partner[a]].")
     if torch.equal(partner, torch.tensor([0, 1, 2])):
-        fail("that is the greedy pairing (unit 0 takes its favourite first); the best "
-             "one-to-one matching maximises the total: [1, 0, 2] sums to 2.15, [0, 1, 2] to 1.5.")
+        fail("your partners are [0, 1, 2]: that is the greedy pairing (unit 0 takes its favourite "
+             "first), and also what linear_sum_assignment's ROW indices always are (0 to n - 1, "
+             "sorted) when you solve on corr.T or return rows instead of columns. The partner of "
+             "unit a of A is the column matched to row a of corr; the best one-to-one matching "
+             "maximises the total: [1, 0, 2] sums to 2.15, [0, 1, 2] to 1.5.")
     if float(corr[torch.arange(3), partner].sum()) < 2.15 - 1e-6:
         fail(f"your matching {partner.tolist()} does not maximise the summed correlation "
              "(linear_sum_assignment minimises unless told maximize=True).")

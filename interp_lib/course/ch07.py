@@ -15,6 +15,7 @@ INLP's 2000 rows of features.
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -238,6 +239,12 @@ def check_selectivity(fn) -> None:
              f"(about 0.93) and a control task over the types is at chance (about 0.5): selectivity "
              f"0.3 to 0.5. Yours is {sel:.2f}. Are the control labels random per type, drawn "
              "independently of the real label of the type's rows?")
+    if sel > 0.6:
+        fail(f"these features hold the label and nothing about types, so the control task should "
+             f"sit at chance for its classes: selectivity 0.3 to 0.5. Yours is {sel:.2f}: your control "
+             "task is far harder than the real one. Did the control probe predict the type ids "
+             "themselves (400 classes) instead of control_labels(types, labels), which gives each "
+             "type one of the real task's labels?")
     if any(_number(fn(only, labels, types, seed=0), "selectivity") != sel for _ in range(3)):
         fail("the same seed gave a different selectivity: draw the split and the control labels "
              "from generators seeded with `seed`, not from torch's global random state.")
@@ -433,6 +440,20 @@ def check_tcav_score(fn) -> None:
              f"layer that computes in float32 ({_first_line(e)}): convert it, cav.float() (or "
              "cav.to(a.dtype) inside the edit).")
     _expect_wild_tcav(fn, g)
+    if torch.cuda.is_available():  # where a GPU is, the computation follows the model there
+        gpu = copy.deepcopy(net).cuda()
+        try:
+            on_gpu = _number(call(fn, gpu, images.cuda(), 0, "relu1", cavs[0].cuda(),
+                                  what="tcav_score on a model on the GPU"), "tcav_score")
+        except RuntimeError as e:
+            if "device" not in str(e):
+                raise
+            fail(f"on a model on the GPU your code mixes devices ({_first_line(e)}): make every "
+                 "tensor you create on the model's device (torch.ones(..., device=x.device)).")
+        on_cpu = _number(call(fn, net, images, 0, "relu1", cavs[0], what=what), "tcav_score")
+        if abs(on_gpu - on_cpu) > 1e-6:
+            fail(f"on a model on the GPU your score is {on_gpu}, on the CPU {on_cpu}: compute on "
+                 "the model's device.")
     # Every vectorised way (a hook, the gradient at the captured activations, the library's
     # class gradients) is within 2x of the reference, and an image at a time about 3x: 20x
     # leaves room for machines and catches the batch run again for every image or position.

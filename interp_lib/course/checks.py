@@ -294,15 +294,37 @@ def call(fn: Callable, *args, what: str, learns: tuple[nn.Module, ...] = (),
     values = list(args) + list(kwargs.values())
     saved = [(name + path, t, t.detach().clone(), t.requires_grad) for name, v in zip(names, values)
              for path, t in _tensors(v)]
-    models = [(m, _model_state(m)) for m in values
-              if isinstance(m, nn.Module) and not any(m is x for x in learns)]
+    given = [m for m in values if isinstance(m, nn.Module) and not any(m is x for x in learns)]
+    # A model whose output does not depend on its mode is handed over in training mode, so an
+    # answer that calls model.eval() and leaves it so is seen (the checks' nets are in eval mode).
+    modes = [(m, m.training) for m in given]
+    for m in given:
+        if not _mode_matters(m):
+            m.train()
     try:
-        out = fn(*args, **kwargs)
-    except RuntimeError as e:
-        if "numpy()" in str(e) and "requires grad" in str(e):
-            fail(f"{what} called .numpy() on a tensor that requires grad: tables computed from "
-                 "a model often do. Detach before leaving torch: t.detach().cpu().numpy().")
-        raise
+        models = [(m, _model_state(m)) for m in given]
+        try:
+            out = fn(*args, **kwargs)
+        except RuntimeError as e:
+            if "numpy()" in str(e) and "requires grad" in str(e):
+                fail(f"{what} called .numpy() on a tensor that requires grad: tables computed "
+                     "from a model often do. Detach before leaving torch: "
+                     "t.detach().cpu().numpy().")
+            raise
+        _check_call(saved, models, what, gradients)
+    finally:
+        for m, training in modes:
+            m.train(training)
+    return out
+
+
+def _mode_matters(model: nn.Module) -> bool:
+    """Whether train and eval mode give different outputs (dropout, batch norm)."""
+    return any(isinstance(m, (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._NormBase))
+               for m in model.modules())
+
+
+def _check_call(saved, models, what: str, gradients: str) -> None:
     for where, t, copy, needed_grad in saved:
         if t.shape != copy.shape or not torch.equal(t.detach(), copy):
             fail(f"{what} changed the tensor it was given ({where}) in place: use "
@@ -314,7 +336,6 @@ def call(fn: Callable, *args, what: str, learns: tuple[nn.Module, ...] = (),
                  "x = images.detach().requires_grad_(True).")
     for model, before in models:
         _check_model(before, model, what, gradients)
-    return out
 
 
 def expect_gradient(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *, what: str

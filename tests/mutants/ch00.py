@@ -101,3 +101,16 @@ MUTANTS["top_activating"] += [
     ("[learner] the library's top_examples", lambda m, images, layer, c, k: dataset_examples.top_examples(
         m, images, layer, c, k=k).indices, "dataset_examples.top_examples"),
 ]
+
+
+# Fresh wrong answers from an independent author (issue 21's audit), now caught.
+def _top_eval_left(model, images, layer, channel, k):
+    model.eval()  # and never restored: the caller's model stays in eval mode
+    with torch.no_grad(), capture(model, layer) as acts:
+        model(images)
+    return torch.topk(acts[layer][:, channel].mean(dim=(1, 2)), k).indices
+
+
+MUTANTS["top_activating"] += [
+    ("[fresh] switches the caller's model to eval mode and leaves it", _top_eval_left, "eval mode"),
+]

@@ -154,3 +154,14 @@ MUTANTS["latent_line"] += [
     ("[learner] the library's generative.interpolate", lambda z0, z1, n: generative.interpolate(z0, z1, n),
      "generative.interpolate"),
 ]
+
+
+# Fresh wrong answers from an independent author (issue 21's audit), now told what they did.
+def _latent_line_rescaled(z0, z1, n):
+    points = z0[None] + torch.linspace(0, 1, n)[:, None] * (z1 - z0)[None]
+    return points / points.norm(dim=1, keepdim=True) * z0.norm()
+
+
+MUTANTS["latent_line"] += [
+    ("[fresh] every point rescaled to z0's length", _latent_line_rescaled, "z0's length"),
+]

@@ -348,3 +348,23 @@ MUTANTS["tangent_weights"] += [
     ("[message] input angles taken as radians", _tangent_convention(degrees=False), "in degrees"),
     ("[message] envelope 1 pixel wide", _tangent_convention(width=1.0), "width is 1 pixel"),
 ]
+
+
+# Fresh wrong answers from an independent author (issue 21's audit), now caught.
+@contextmanager
+def _ablate_input_channels(model, layer, channels):
+    def hook(_module, inputs):  # zeroes what the layer reads, not what it writes
+        x = inputs[0].clone()
+        x[:, list(channels)] = 0
+        return (x,)
+
+    handle = model.get_submodule(layer).register_forward_pre_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+MUTANTS["ablate_channels"] += [
+    ("[fresh] a pre-hook: the layer's input channels zeroed", _ablate_input_channels, "OUTPUT"),
+]

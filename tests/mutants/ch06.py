@@ -283,3 +283,16 @@ MUTANTS["one_to_one"] += [
     ("[learner] the library's one_to_one_matching", lambda c: similarity.one_to_one_matching(c),
      "similarity.one_to_one_matching"),
 ]
+
+
+# Fresh wrong answers from an independent author (issue 21's audit), now told what they did.
+def _one_to_one_rows(corr):
+    from scipy.optimize import linear_sum_assignment
+    rows, _ = linear_sum_assignment(corr.detach().cpu().numpy().T, maximize=True)
+    partner = torch.as_tensor(rows, dtype=torch.long)
+    return partner, corr[torch.arange(corr.shape[0]), partner]
+
+
+MUTANTS["one_to_one"] += [
+    ("[fresh] solved on corr.T, the row indices returned", _one_to_one_rows, "ROW indices"),
+]

@@ -524,3 +524,15 @@ MUTANTS["unit_cosines"] += [
     ("[message] divided by the largest entry", _cosines_variant("max"), "largest entry"),
     ("[message] one norm for the whole (K, C) table", _cosines_variant("whole"), "whole"),
 ]
+
+
+# Fresh wrong answers from an independent author (issue 21's audit), now caught.
+def _selectivity_types_as_labels(features, labels, types, *, seed=0):
+    from solutions.ch07_probes import held_out_accuracy
+    return (held_out_accuracy(features, labels, seed=seed)
+            - held_out_accuracy(features, types, seed=seed))  # the type ids as the control task
+
+
+MUTANTS["selectivity"] += [
+    ("[fresh] the control probe predicts the type ids", _selectivity_types_as_labels, "type ids"),
+]
