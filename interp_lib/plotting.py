@@ -230,33 +230,58 @@ def _arc_glyph(ax, orientation_deg: float) -> None:
 def curve_family(renders: Tensor, window: tuple[tuple[float, float], int],
                  preferred_deg: Tensor | Sequence[float], labels: Sequence[str], *,
                  orientations_deg: Tensor | None = None, responses: Tensor | None = None,
-                 crops: Sequence[Tensor] | None = None, per_row: int = 6,
-                 image_inches: float = 1.0) -> plt.Figure:
+                 crops: Sequence[Tensor] | None = None, crop_labels: Sequence[Sequence[str]] | None = None,
+                 per_row: int = 6, image_inches: float = 1.0, polar_inches: float | None = None,
+                 crop_inches: float | None = None, half_peak: bool = False) -> plt.Figure:
     """A family of detectors as Zoom In shows one, readable at the book's width: a block per
     unit, in the order given, `per_row` blocks a row. Each block: its label and a small arc
     glyph bulging towards its preferred orientation (beside the render, not over it); its
     render cut to the receptive field `window` ((x, y), side), `image_inches` wide (at 100
     dots per inch, 1.0 is 100 px); then, if given, its tuning curve (responses (U, O) at
-    orientations_deg) and its top dataset examples (crops: U tensors (k, 3, h, w)).
+    orientations_deg; `polar_inches` wide, beside the render when the block has room; with
+    `half_peak`, a dashed circle at half the peak, so a reader can count its lobes) and its
+    top dataset examples (crops: U tensors (k, 3, h, w), each `crop_inches` wide, titled
+    underneath by `crop_labels[u][j]` if given, e.g. the drawing's class).
 
     >>> fig = curve_family(torch.rand(2, 3, 16, 16), ((8.0, 8.0), 8), [0.0, 90.0], ["a", "b"],
     ...                    orientations_deg=torch.arange(8) * 45.0, responses=torch.rand(2, 8),
     ...                    crops=[torch.rand(3, 3, 6, 6)] * 2)
     >>> float(round(fig.get_size_inches()[0], 2))  # two blocks of 1.04 inches and the row labels
     2.86
+
+    Crops as wide as the render, each titled with its class, so a reader can check them:
+
+    >>> fig = curve_family(torch.rand(2, 3, 16, 16), ((8.0, 8.0), 8), [0.0, 90.0], ["a", "b"],
+    ...                    crops=[torch.rand(3, 3, 6, 6)] * 2, crop_labels=[["wave", "arc", "wave"]] * 2,
+    ...                    crop_inches=1.0, per_row=2)
+    >>> sorted({round(float(ax.get_position().width * fig.get_size_inches()[0]), 2) for ax in fig.axes})
+    [0.3, 1.0]
+    >>> sum(t.get_text() == "wave" for t in fig.texts)  # two of the three crops of each unit
+    4
     """
     pictures = crop(renders.detach().cpu().float(), window)
     n = len(pictures)
     preferred = [float(p) for p in torch.as_tensor(preferred_deg).reshape(-1)]
-    k = max((len(c) for c in crops), default=0) if crops is not None else 0
-    block, gap, margin = image_inches, 0.04, 0.78  # inches
+    k = min(max((len(c) for c in crops), default=0), 3) if crops is not None else 0
+    gap, margin = 0.04, 0.78  # inches
     title_h = 0.3
-    polar_h = 0.85 * image_inches if responses is not None else 0.0
-    crop_h = image_inches / 3 if k else 0.0
-    row_h = title_h + image_inches + (polar_h + gap if polar_h else 0) + (crop_h + gap if k else 0)
+    polar_h = 0.85 * image_inches if polar_inches is None else polar_inches
+    polar_h = polar_h if responses is not None else 0.0
+    crop_w = image_inches / 3 - 0.02 if crop_inches is None else crop_inches
+    crop_step = image_inches / 3 if crop_inches is None else crop_inches + gap
+    crop_h = crop_w if k else 0.0
+    label_h = 0.22 if k and crop_labels is not None else 0.0
+    block = max(image_inches, k * crop_step - (crop_step - crop_w))
+    beside = bool(polar_h) and block >= image_inches + gap + polar_h  # room for the polar plot
+    if beside:
+        top_h = max(image_inches, polar_h)
+    else:
+        top_h = image_inches + (polar_h + gap if polar_h else 0)
+    row_h = title_h + top_h + (crop_h + gap + label_h if k else 0)
+    block_gap = gap if block == image_inches else 0.3  # wide blocks need a visible gutter
     cols = min(per_row, n)
     rows = (n + per_row - 1) // per_row
-    width = margin + cols * (block + gap)
+    width = margin + cols * (block + block_gap)
     height = rows * (row_h + 0.15) + 0.05
     fig = plt.figure(figsize=(width, height))
 
@@ -265,32 +290,39 @@ def curve_family(renders: Tensor, window: tuple[tuple[float, float], int],
 
     for i in range(n):
         r, c = divmod(i, per_row)
-        x, y = margin + c * (block + gap), 0.05 + r * (row_h + 0.15)
+        x, y = margin + c * (block + block_gap), 0.05 + r * (row_h + 0.15)
         _arc_glyph(axes(x, y, title_h, title_h), preferred[i])
         fig.text((x + title_h + 0.04) / width, 1 - (y + title_h / 2) / height, labels[i],
                  ha="left", va="center", fontsize=10)
-        ax = axes(x, y + title_h, block, image_inches)
+        ax = axes(x, y + title_h, image_inches, image_inches)
         ax.imshow(to_numpy_image(pictures[i]), interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
-        y_next = y + title_h + image_inches + gap
         if responses is not None:
-            ax = axes(x + (block - polar_h) / 2, y_next, polar_h, polar_h, projection="polar")
-            _polar(ax, orientations_deg, responses[i].detach().cpu().float())
+            px, py = ((x + image_inches + gap + 0.1, y + title_h) if beside else
+                      (x + (block - polar_h) / 2, y + title_h + image_inches + gap))
+            ax = axes(px, py, polar_h, polar_h, projection="polar")
+            response = responses[i].detach().cpu().float()
+            _polar(ax, orientations_deg, response)
+            if half_peak:
+                ax.plot(np.linspace(0, 2 * np.pi, 97), np.full(97, 0.5 * float(response.max())),
+                        color="0.3", lw=0.8, ls="--")
             ax.set_xticklabels([])
-            y_next += polar_h + gap
-        if k:
-            for j, example in enumerate(crops[i][:3]):
-                ax = axes(x + j * block / 3, y_next, block / 3 - 0.02, crop_h)
-                ax.imshow(to_numpy_image(example), interpolation="nearest")
-                ax.axis("off")
+        y_next = y + title_h + top_h + gap
+        for j, example in enumerate(crops[i][:k] if k else []):
+            ax = axes(x + j * crop_step, y_next, crop_w, crop_h)
+            ax.imshow(to_numpy_image(example), interpolation="nearest")
+            ax.axis("off")
+            if crop_labels is not None:
+                fig.text((x + j * crop_step + crop_w / 2) / width, 1 - (y_next + crop_h + 0.02) / height,
+                         crop_labels[i][j], ha="center", va="top", fontsize=10)
     for r in range(rows):
         y = 0.05 + r * (row_h + 0.15)
-        texts = [("render", title_h + image_inches / 2)]
-        if responses is not None:
+        texts = [("render,\ntuning\ncurve" if beside else "render", title_h + image_inches / 2)]
+        if responses is not None and not beside:
             texts.append(("tuning\ncurve", title_h + image_inches + gap + polar_h / 2))
         if k:
-            texts.append(("dataset\nexamples", row_h - crop_h / 2))
+            texts.append(("dataset\nexamples", title_h + top_h + gap + crop_h / 2))
         for text, dy in texts:
             fig.text(0.05 / width, 1 - (y + dy) / height, text, ha="left", va="center",
                      fontsize=10)
@@ -740,7 +772,7 @@ def show_attributions(images: Tensor, maps: dict[str, Tensor], *, image_inches: 
             heat = heat.numpy()
             if heat.shape != grey.shape:  # a layer map: stretch to the image
                 heat = torch.nn.functional.interpolate(
-                    torch.as_tensor(heat)[None, None], image_inches=grey.shape, mode="nearest")[0, 0].numpy()
+                    torch.as_tensor(heat)[None, None], size=grey.shape, mode="nearest")[0, 0].numpy()
             axes[row, col].imshow(grey, cmap="gray", alpha=0.35)
             if keep_sign:
                 axes[row, col].imshow(heat, cmap=SIGNED, alpha=0.85, vmin=-1, vmax=1)
