@@ -365,10 +365,12 @@ def extra_feature_phases(density: Sequence[float], importance: Sequence[float], 
 # --- figures -----------------------------------------------------------------------------
 
 def plot_features_2d(W: Tensor, *, titles: Sequence[str] | None = None,
-                     panel_inches: float = 2.2, colours: Sequence | None = None) -> plt.Figure:
+                     panel_inches: float = 2.2, colours: Sequence | None = None,
+                     labels: Sequence[str] | None = None) -> plt.Figure:
     """For m = 2: each instance's feature directions W_i as arrows in the hidden plane,
     coloured by importance (dark: important), or by `colours` (one per feature).
     W: (I, 2, n), for example run.model.W. panel_inches: each panel's width in inches.
+    labels: one name per feature, shown in a legend below the panels.
 
     >>> fig = plot_features_2d(ToyModel(5, 2, 2).W)
     >>> len(fig.axes), len(fig.axes[0].texts)  # a panel per instance, an arrow per feature
@@ -395,6 +397,12 @@ def plot_features_2d(W: Tensor, *, titles: Sequence[str] | None = None,
         ax.axvline(0, color="0.85", lw=0.5, zorder=0)
         if titles is not None:
             ax.set_title(titles[k], fontsize=10)
+    if labels is not None:
+        handles = [plt.Line2D([], [], color=colours[i], lw=2.5) for i in range(n)]
+        fig.legend(handles, labels, loc="lower center", ncol=n, frameon=False, fontsize=10)
+        fig.set_size_inches(fig.get_size_inches() + np.array([0.0, 0.35]))
+        fig.tight_layout(rect=(0, 0.35 / fig.get_size_inches()[1], 1, 1))
+        return fig
     fig.tight_layout()
     return fig
 

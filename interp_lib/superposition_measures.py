@@ -216,7 +216,8 @@ def plot_dimensionality(model: ToyModel, sparsity: Sequence[float], *, panel_inc
     ax.set_xlabel("1 / (1 - sparsity)")
     ax.set_ylabel("feature dimensionality")
     ax.set_ylim(0, 1.1)
-    ax.legend(fontsize=10, loc="lower left")
+    # above the axes: inside, it would cover the lowest dots of the sparse models
+    ax.legend(fontsize=10, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)
     shared = d[represented & (d < 0.9)].numpy()
     hist.hist(shared, bins=np.arange(0.0, 0.9, 0.01), orientation="horizontal", color="tab:blue")
     hist.set_xlabel("features in superposition")
