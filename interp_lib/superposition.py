@@ -428,4 +428,6 @@ def plot_gram(W: Tensor, *, titles: Sequence[str] | None = None, panel_inches: f
         if titles is not None:
             ax.set_title(titles[k], fontsize=10)
     fig.tight_layout()
+    # the scale stops at +-1, so squared lengths above 1 show as the deepest red
+    fig.colorbar(axes[0][0].images[0], ax=axes[0].tolist(), fraction=0.02, pad=0.02)
     return fig
