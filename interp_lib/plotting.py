@@ -298,6 +298,9 @@ def curve_family(renders: Tensor, window: tuple[tuple[float, float], int],
         ax.imshow(to_numpy_image(pictures[i]), interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
+        for spine in ax.spines.values():  # a thin grey frame, not black axis lines
+            spine.set_visible(True)
+            spine.set_color("0.75")
         if responses is not None:
             px, py = ((x + image_inches + gap + 0.1, y + title_h) if beside else
                       (x + (block - polar_h) / 2, y + title_h + image_inches + gap))
