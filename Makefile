@@ -63,7 +63,7 @@ book: $(VENV)/.book-installed
 lab: $(VENV)/.lab-installed
 	@echo "Opening JupyterLab on $(LAB_PAGE); stop it with Ctrl-C in this terminal."
 	@$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url="/lab/tree/$(LAB_PAGE)" $(LAB_ARGS)
-LAB_PAGE = $(if $(CH),$(or $(firstword $(wildcard book/ch0$(CH)_*.ipynb book/ch$(CH)_*.ipynb)),$(error no chapter $(CH) in book/: chapters are 0 to 6)),book)
+LAB_PAGE = $(if $(CH),$(or $(firstword $(wildcard book/ch0$(CH)_*.ipynb book/ch$(CH)_*.ipynb)),$(error no chapter $(CH) in book/: chapters are 0 to 7)),book)
 
 ## make grade [CH=0 | EX=channel_means]: grade your exercises (all, one chapter, or one exercise)
 grade: $(VENV)/.dev-installed
