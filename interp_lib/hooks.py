@@ -137,6 +137,11 @@ def model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+# Modules that compute differently in training and eval mode: attribution warns about them,
+# and the grader hands a model without them to a learner in training mode.
+MODE_DEPENDENT = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm)
+
+
 @contextmanager
 def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     """Run the block with the model in eval mode, then restore every module's own mode.

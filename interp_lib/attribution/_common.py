@@ -17,7 +17,7 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
-from interp_lib.hooks import eval_mode, model_device
+from interp_lib.hooks import MODE_DEPENDENT, eval_mode, model_device
 
 Target = int | Tensor | None
 Method = Callable[..., Tensor]
@@ -99,8 +99,7 @@ def _check_inputs(inputs: Tensor, *, images: str | None = None) -> None:
 def _prepared(model: nn.Module) -> Iterator[torch.device]:
     """The model in eval mode for the duration, and its device. A model in training mode
     whose modules behave differently in training (dropout, batch norm) gets a warning."""
-    mode_dependent = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm)
-    if any(m.training and isinstance(m, mode_dependent) for m in model.modules()):
+    if any(m.training and isinstance(m, MODE_DEPENDENT) for m in model.modules()):
         warnings.warn(
             f"{type(model).__name__} is in training mode: attributions are computed in eval mode "
             "(dropout would make them random and BatchNorm would update its running "

@@ -43,6 +43,7 @@ from typing import NoReturn
 import torch
 from torch import nn
 
+from interp_lib import hooks
 from interp_lib.course import guard
 
 
@@ -320,8 +321,7 @@ def call(fn: Callable, *args, what: str, learns: tuple[nn.Module, ...] = (),
 
 def _mode_matters(model: nn.Module) -> bool:
     """Whether train and eval mode give different outputs (dropout, batch norm)."""
-    return any(isinstance(m, (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._NormBase))
-               for m in model.modules())
+    return any(isinstance(m, hooks.MODE_DEPENDENT) for m in model.modules())
 
 
 def _check_call(saved, models, what: str, gradients: str) -> None:
