@@ -11,6 +11,9 @@ it prints, in seconds per optimization step:
   plus the backward pass to the input, on an input of the size the transforms
   produce: what a step cannot avoid;
 - full floor: the same with the whole network run, as Lucid and Lucent do;
+- image side: what Lucid's recipe adds to the truncated floor, timed alone: the Fourier
+  image (inverse FFT, colour decorrelation, sigmoid), the standard transforms, their
+  backward pass and Adam's update. ours ~ truncated + image side + Python's own cost;
 - Lucent: `lucent.optvis.render.render_vis` on the same model and objective,
   where torch-lucent is installed (it is not a dependency of the course:
   `pip install --no-deps torch-lucent "kornia==0.5.11" decorator`, the kornia its
@@ -81,6 +84,21 @@ def floor(model, layer: str | None, size: int, batch: int, steps: int, repeats: 
     return best_of(run, repeats) / steps
 
 
+def image_side(model, objective, size: int, batch: int, steps: int, repeats: int) -> float:
+    """The recipe's work outside the network: parameterization and transforms, forward and
+    backward, and the optimizer's update."""
+    param = LUCID.param(model, objective, batch, size, 0, hooks.model_device(model))
+    transform, g = standard(size), torch.Generator().manual_seed(0)
+    opt = torch.optim.Adam(param.parameters(), lr=0.05)
+
+    def run():
+        for _ in range(steps):
+            opt.zero_grad()
+            transform(param(), g).sum().backward()
+            opt.step()
+    return best_of(run, repeats) / steps
+
+
 def lucent(model, layer: str, channel: int, size: int, batch: int, steps: int, repeats: int,
            same_size: bool) -> float | None:
     try:
@@ -116,6 +134,7 @@ def main() -> None:
         ("conv5-s0, 64 px, batch 16", zoo.load("conv5-s0"), "relu3", "relu3", 64, 16, 32),
     ]
     header = (f"{'case':<28} {'ours':>8} {'truncated':>10} {'full':>8} {'ours/trunc':>10} "
+              f"{'image side':>10} "
               f"{'Lucent':>8} {'Lucent same size':>17} {'Lucent/ours':>12} {'default recipe':>15}")
     print(header)
     print("-" * len(header))
@@ -124,6 +143,7 @@ def main() -> None:
         t_ours = ours(model, objective, size, batch, steps, args.repeats)
         t_trunc = floor(model, layer, size, batch, steps, args.repeats)
         t_full = floor(model, None, size, batch, steps, args.repeats)
+        t_image = image_side(model, objective, size, batch, steps, args.repeats)
         t_default = ours(model, objective, size, batch, steps, args.repeats, lucid=False)
         t_lucent = t_same = None
         if not args.no_lucent:
@@ -132,6 +152,7 @@ def main() -> None:
         fmt = lambda t: f"{t:8.4f}" if t is not None else f"{'n/a':>8}"  # noqa: E731
         ratio = f"{t_lucent / t_ours:11.2f}x" if t_lucent else f"{t_full / t_ours:10.2f}x*"
         print(f"{label:<28} {t_ours:8.4f} {t_trunc:10.4f} {t_full:8.4f} {t_ours / t_trunc:9.2f}x "
+              f"{t_image:10.4f} "
               f"{fmt(t_lucent)} {fmt(t_same):>17} {ratio:>12} {t_default:15.4f}")
     print("\nours: render with Lucid's recipe (Fourier image, standard transforms), the work the "
           "floors and Lucent do;\ndefault recipe: render's plain call (for the organisms: pen "

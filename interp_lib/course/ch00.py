@@ -32,6 +32,13 @@ def check_channel_means(fn) -> None:
         fail("you dropped the negative values (a ReLU or a clamp): average the activations "
              "as they are; a pre-activation layer such as conv1 has negative values.")
     expect_close(out, ref, "Average over the batch and both spatial axes (dims 0, 2, 3).")
+    wide = acts.double()
+    out = call(fn, wide, what="channel_means(acts) for float64 acts")
+    if not isinstance(out, torch.Tensor) or out.dtype != torch.float64:
+        got = out.dtype if isinstance(out, torch.Tensor) else type(out).__name__
+        fail(f"channel_means(acts) for float64 acts returned {got}: keep the input's dtype "
+             "(and device). Compute with tensor operations on acts; building a new tensor "
+             "from Python numbers (.item(), torch.tensor([...])) loses both.")
     one = _acts(1, (1, 3, 4, 4))
     out = call(fn, one, what="channel_means(acts) for a batch of one image")
     expect_shape(out, (3,), "channel_means(acts) for acts (1, 3, 4, 4), a batch of one image")
@@ -95,6 +102,7 @@ def check_peak_to_mean(fn) -> None:
     responses = torch.rand(6, 16, generator=g) ** 3
     responses[2] = 0.0  # a silent channel
     responses[4, 5] = 4.0  # a sharply tuned one
+    responses[0, :9] = 0.0  # silent at some angles, as a unit behind a ReLU is
     out = call(fn, responses, what="peak_to_mean(responses)")
     expect_shape(out, (6,), "peak_to_mean(responses) for responses (6, 16)")
     if not torch.isfinite(out).all():
@@ -104,6 +112,10 @@ def check_peak_to_mean(fn) -> None:
     ref = torch.where(mean > 0, peak / mean.clamp_min(1e-12), torch.zeros_like(peak))
     if out[2] != 0:
         fail(f"the silent channel (all responses 0) should give 0, got {out[2].item():.3g}.")
+    nonzero_mean = responses.sum(dim=1) / (responses > 0).sum(dim=1).clamp_min(1)
+    if torch.allclose(out[[0, 1, 3, 4, 5]], (peak / nonzero_mean)[[0, 1, 3, 4, 5]], rtol=1e-4):
+        fail("you averaged only the non-zero responses: a response of 0 is a response (the "
+             "unit stayed silent at that angle). Average all of them.")
     expect_close(out, ref, "Divide each channel's maximum over dim 1 by its mean over dim 1.")
     one = responses[4:5]
     out = call(fn, one, what="peak_to_mean(responses) for one channel")

@@ -150,3 +150,10 @@ def check_latent_line(fn) -> None:
     expect_close(out, z0 + w * (z1 - z0), "Evenly spaced points z0 + w (z1 - z0), w from 0 to 1.")
     out = call(fn, z0, z1, 2, what="latent_line(z0, z1, 2)")
     expect_close(out, torch.stack([z0, z1]), "Two points: z0 and z1.", what="latent_line(z0, z1, 2)")
+    out = call(fn, z0, z1, 1, what="latent_line(z0, z1, 1)")
+    expect_shape(out, (1, 6), "latent_line(z0, z1, 1)")
+    if not torch.isfinite(out).all():
+        fail("latent_line(z0, z1, 1) has NaN: a step of (z1 - z0) / (n - 1) divides by zero "
+             "for n = 1. Weights from torch.linspace(0, 1, n) give the one point z0.")
+    expect_close(out, z0[None], "One point: z0 (the weights torch.linspace(0, 1, 1) are [0]).",
+                 what="latent_line(z0, z1, 1)")

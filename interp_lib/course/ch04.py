@@ -103,6 +103,11 @@ def check_split_sign(fn) -> None:
         fail("both parts must be >= 0.")
     if ((pos > 0) & (neg > 0)).any():
         fail("a weight is either excitatory or inhibitory: it cannot be in both parts.")
+    small = w * 1e-3  # trained kernels hold many weights this small
+    pos, neg = call(fn, small, what="split_sign(w) for small weights")
+    if not torch.allclose(pos - neg, small, rtol=1e-5, atol=1e-10):
+        fail("for small weights (w * 0.001) excitation - inhibition is not w: the sign alone "
+             "decides which part a weight goes to; do not treat small weights as zero.")
 
 
 def _spread(w: torch.Tensor) -> torch.Tensor:
