@@ -232,7 +232,8 @@ def curve_family(renders: Tensor, window: tuple[tuple[float, float], int],
                  orientations_deg: Tensor | None = None, responses: Tensor | None = None,
                  crops: Sequence[Tensor] | None = None, crop_labels: Sequence[Sequence[str]] | None = None,
                  per_row: int = 6, image_inches: float = 1.0, polar_inches: float | None = None,
-                 crop_inches: float | None = None, half_peak: bool = False) -> plt.Figure:
+                 crop_inches: float | None = None, half_peak: bool = False,
+                 glyph_inches: float = 0.3) -> plt.Figure:
     """A family of detectors as Zoom In shows one, readable at the book's width: a block per
     unit, in the order given, `per_row` blocks a row. Each block: its label and a small arc
     glyph bulging towards its preferred orientation (beside the render, not over it); its
@@ -241,7 +242,8 @@ def curve_family(renders: Tensor, window: tuple[tuple[float, float], int],
     orientations_deg; `polar_inches` wide, beside the render when the block has room; with
     `half_peak`, a dashed circle at half the peak, so a reader can count its lobes) and its
     top dataset examples (crops: U tensors (k, 3, h, w), each `crop_inches` wide, titled
-    underneath by `crop_labels[u][j]` if given, e.g. the drawing's class).
+    underneath by `crop_labels[u][j]` if given, e.g. the drawing's class). `glyph_inches`:
+    the arc glyph's side (and the title row's height).
 
     >>> fig = curve_family(torch.rand(2, 3, 16, 16), ((8.0, 8.0), 8), [0.0, 90.0], ["a", "b"],
     ...                    orientations_deg=torch.arange(8) * 45.0, responses=torch.rand(2, 8),
@@ -264,7 +266,7 @@ def curve_family(renders: Tensor, window: tuple[tuple[float, float], int],
     preferred = [float(p) for p in torch.as_tensor(preferred_deg).reshape(-1)]
     k = min(max((len(c) for c in crops), default=0), 3) if crops is not None else 0
     gap, margin = 0.04, 0.78  # inches
-    title_h = 0.3
+    title_h = glyph_inches
     polar_h = 0.85 * image_inches if polar_inches is None else polar_inches
     polar_h = polar_h if responses is not None else 0.0
     crop_w = image_inches / 3 - 0.02 if crop_inches is None else crop_inches
@@ -335,13 +337,14 @@ def curve_family(renders: Tensor, window: tuple[tuple[float, float], int],
 def matched_renders(renders: Mapping[str, Tensor],
                     windows: Mapping[str, tuple[tuple[float, float], int]],
                     preferred_deg: Mapping[str, Sequence[float]], labels: Mapping[str, Sequence[str]],
-                    *, row_labels: Sequence[str] | None = None, image_inches: float = 1.0
-                    ) -> plt.Figure:
+                    *, row_labels: Sequence[str] | None = None, image_inches: float = 1.0,
+                    glyph_inches: float = 0.3, gap: float = 0.08) -> plt.Figure:
     """Matched units of several networks side by side (Zoom In's universality figures): one
     column per network, in the order of `renders` (name -> (R, 3, H, W), one render per row),
     each render cut to its network's receptive field `windows[name]` ((x, y), side in pixels)
     and shown `image_inches` wide whatever the field's size, under a small arc glyph bulging
-    towards the unit's preferred orientation `preferred_deg[name][r]` and its label.
+    towards the unit's preferred orientation `preferred_deg[name][r]` (`glyph_inches` square)
+    and its label; `gap` inches between columns.
 
     >>> fig = matched_renders({"a": torch.rand(2, 3, 16, 16), "b": torch.rand(2, 3, 12, 12)},
     ...                       {"a": ((8.0, 8.0), 8), "b": ((6.0, 6.0), 6)},
@@ -352,7 +355,7 @@ def matched_renders(renders: Mapping[str, Tensor],
     """
     names = list(renders)
     rows = len(renders[names[0]])
-    margin, gap, head, title_h, row_gap = (0.8 if row_labels else 0.05), 0.08, 0.3, 0.3, 0.12
+    margin, head, title_h, row_gap = (0.8 if row_labels else 0.05), 0.3, glyph_inches, 0.12
     width = margin + len(names) * (image_inches + gap)
     row_h = title_h + image_inches + row_gap
     height = head + rows * row_h

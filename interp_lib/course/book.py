@@ -72,7 +72,8 @@ def glue(name: str, value, display: bool = False) -> None:
       records the value; a figure is closed, so that it appears once, where the text
       places it (`{glue:figure}`), and not again under its cell;
     - a Jupyter kernel (a learner's, `make lab`): a figure is displayed under the cell
-      that makes it, and a value is printed as `name = value`: the text quotes it as
+      that makes it (once: a figure already shown at the end of an earlier cell is not
+      shown again), and a value is printed as `name = value`: the text quotes it as
       {glue:text}`name`, which only the built book fills in;
     - plain Python (a script, a doctest): nothing is shown; a figure is closed.
 
@@ -89,7 +90,10 @@ def glue(name: str, value, display: bool = False) -> None:
         if myst_glue is not None:
             myst_glue(name, value, display=display)
     elif shell is not None and is_figure:
-        _show_figure(shell, value)
+        # A figure made in an earlier cell was shown (and closed) by the inline backend at
+        # that cell's end: showing it again here would show it twice.
+        if plt.fignum_exists(value.number):
+            _show_figure(shell, value)
     elif shell is not None:
         if not _told_how_to_read:
             print("(In Jupyter the text's {glue:text}`name` stays as it is: each value it quotes "

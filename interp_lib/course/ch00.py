@@ -28,6 +28,9 @@ def check_channel_means(fn) -> None:
         fail("your values are sums, not means: divide by the number of elements averaged over.")
     if torch.allclose(out, acts.amax(dim=(0, 2, 3)), rtol=1e-4):
         fail("your values are maxima: a channel's activation is its mean.")
+    if torch.allclose(out, acts.abs().mean(dim=(0, 2, 3)), rtol=1e-4):
+        fail("you averaged absolute values: a negative activation counts as negative. Average "
+             "the activations as they are.")
     if torch.allclose(out, acts.clamp_min(0).mean(dim=(0, 2, 3)), rtol=1e-4):
         fail("you dropped the negative values (a ReLU or a clamp): average the activations "
              "as they are; a pre-activation layer such as conv1 has negative values.")
@@ -74,8 +77,14 @@ def check_top_activating(fn) -> None:
             relu = torch.argsort(_scores(net, images, layer, channel,
                                          lambda a: a.clamp_min(0).mean(dim=(1, 2))),
                                  descending=True)[:k]
+            by_abs = torch.argsort(_scores(net, images, layer, channel,
+                                           lambda a: a.abs().mean(dim=(1, 2))), descending=True)[:k]
             if torch.equal(out, by_max):
                 hint = "You ranked by the maximum over positions; rank by the mean."
+            elif layer.startswith("conv") and torch.equal(out, by_abs):
+                hint = (f"You ranked by the mean of absolute values: on the pre-activation layer "
+                        f"{layer!r} a strongly negative response is not a strong one. Rank by "
+                        "the mean as it is.")
             elif layer.startswith("conv") and torch.equal(out, relu):
                 hint = ("You dropped the negative values of the pre-activation layer "
                         f"{layer!r}: rank by its mean as it is.")
@@ -116,6 +125,13 @@ def check_peak_to_mean(fn) -> None:
     if torch.allclose(out[[0, 1, 3, 4, 5]], (peak / nonzero_mean)[[0, 1, 3, 4, 5]], rtol=1e-4):
         fail("you averaged only the non-zero responses: a response of 0 is a response (the "
              "unit stayed silent at that angle). Average all of them.")
+    live = mean > 0
+    if isinstance(out, torch.Tensor) and out.shape == ref.shape and not torch.allclose(out, ref):
+        rel = ((out - ref).abs() / ref.abs().clamp_min(1e-12))[live]
+        if bool((rel > 1e-6).all()) and float(rel.max()) < 0.05:
+            fail("every ratio is slightly off from peak / mean: an epsilon added to the mean (or "
+                 "the peak) changes them all. Guard only the silent channel: where the mean is "
+                 "0, give 0.")
     expect_close(out, ref, "Divide each channel's maximum over dim 1 by its mean over dim 1.")
     one = responses[4:5]
     out = call(fn, one, what="peak_to_mean(responses) for one channel")

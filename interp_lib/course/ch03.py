@@ -53,6 +53,10 @@ def check_saliency_map(fn) -> None:
         fail("your map has negative values: the saliency map is the *absolute* gradient.")
     if torch.allclose(out, attribution.saliency(net, x, 4), atol=1e-6):
         fail("you took the gradient of class 4 for target=5: an off-by-one?")
+    if torch.allclose(out * len(x), grad.abs(), atol=1e-6):
+        fail("your map is the right one divided by the batch size: you averaged the score over "
+             "the batch (.mean()) before differentiating. Sum it: each image's score depends "
+             "only on that image, so the sum's gradient gives each image its own gradient.")
     expect_close(out, grad.abs(), "Differentiate model(x)[:, target] with respect to the "
                  "images, then take the absolute value.", atol=1e-6)
     expect_detached(out, "the saliency map", GRAPH_FREE)
@@ -97,9 +101,12 @@ def check_integrated_gradients_midpoint(fn) -> None:
 @check("completeness_delta", points=2)
 def check_completeness_delta(fn) -> None:
     net, x = _net(), _images(2)
-    for base in (torch.zeros_like(x), torch.full_like(x, 0.5)):
+    greys = torch.stack([torch.full_like(x[0], v) for v in (0.2, 0.5, 0.8)])  # one per image
+    for base in (torch.zeros_like(x), torch.full_like(x, 0.5), greys):
         attr = attribution.integrated_gradients(net, x, 1, baselines=base, n_steps=8)
-        what = f"completeness_delta(...) with a baseline of {float(base.mean()):.1f}"
+        what = ("completeness_delta(...) with a different baseline per image"
+                if not torch.equal(base, base[:1].expand_as(base)) else
+                f"completeness_delta(...) with a baseline of {float(base.mean()):.1f}")
         out = call(fn, attr, net, x, 1, base, what=what)
         expect_shape(out, (3,), "completeness_delta(...) for 3 images")
         with torch.no_grad():
@@ -112,6 +119,12 @@ def check_completeness_delta(fn) -> None:
                  "attributions over- or under-shoot).")
         if torch.allclose(out, attr.flatten(1).sum(1) - f_x, atol=1e-5):
             fail("you left out F(baseline): completeness compares with F(image) - F(baseline).")
+        if not torch.equal(base, base[:1].expand_as(base)):
+            with torch.no_grad():
+                first = attr.flatten(1).sum(1) - (f_x - net(base[:1])[0, 1])
+            if torch.allclose(out, first, atol=1e-5):
+                fail("you compared every image with the first baseline: baseline i goes with "
+                     "image i (each image can have its own), so use F(baseline)[i].")
         if base.abs().sum() > 0:
             with torch.no_grad():
                 black = attr.flatten(1).sum(1) - (f_x - net(torch.zeros_like(x))[:, 1])
@@ -147,6 +160,15 @@ def check_occlusion_map(fn) -> None:
              "got nothing: occlude the last, partial square too (range(0, h, window) covers it).")
     expect_close(out, ref, "Squares of 5 pixels, the last ones 2 pixels wide.", atol=1e-5,
                  what="occlusion_map(model, images, 2, window=5) on 12 x 12 images")
+    tall = x[..., :8]  # 12 rows, 8 columns
+    what = "occlusion_map(model, images, 6, window=4) on images 12 tall and 8 wide"
+    out = call(fn, net, tall, 6, 4, 0.5, what=what)
+    ref = attribution.occlusion(net, tall, 6, window=4, stride=4, baseline=0.5)
+    expect_shape(out, tuple(tall.shape), what)
+    if out[..., 8:, :].abs().max() == 0 and ref[..., 8:, :].abs().max() > 0:
+        fail("on images taller than they are wide, rows 8 to 11 got nothing: loop the rows "
+             "over the height (H) and the columns over the width (W).")
+    expect_close(out, ref, "Squares of 4 pixels over every row and column.", atol=1e-5, what=what)
 
 
 @check("grad_cam_map", points=3, twins=["interp_lib.attribution.grad_cam"])
@@ -200,8 +222,9 @@ def check_rank_correlation(fn) -> None:
     a = torch.randn(40, generator=g)
     b = a**3 + 0.3 * torch.randn(40, generator=g)
     out = call(fn, a, b, what="rank_correlation(a, b)")
-    if isinstance(out, torch.Tensor):
-        out = out.item()
+    if isinstance(out, torch.Tensor) and out.numel() == 1:
+        fail("you returned a one-number tensor: return a Python float (float(...)), as the "
+             "docstring asks; a tensor is not a float to isinstance, json or a table of results.")
     if not isinstance(out, float):
         fail(f"return a float, got {type(out).__name__}")
     ref = attribution.spearman(a, b)

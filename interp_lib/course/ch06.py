@@ -209,6 +209,9 @@ def check_best_partners(fn) -> None:
         fail("you returned (correlation, partner): return the partners (indices) first, then "
              "their correlations.")
     expect_shape(partner, (3,), "the partners")
+    if partner.is_floating_point():
+        fail(f"your partners are {partner.dtype} numbers: return them as integer indices "
+             "(torch.long, as max and argmax give them), so that they can index B's units.")
     if torch.equal(partner.long(), corr.argmin(dim=1)):
         fail("you picked each unit's least correlated partner (argmin): the best partner has the "
              "largest correlation (max over dim 1).")

@@ -114,3 +114,42 @@ def _top_eval_left(model, images, layer, channel, k):
 MUTANTS["top_activating"] += [
     ("[fresh] switches the caller's model to eval mode and leaves it", _top_eval_left, "eval mode"),
 ]
+
+
+# Fresh wrong answers, round 3 (issue 21), now caught.
+def _means_from_items(acts):
+    return torch.tensor([acts[:, c].mean().item() for c in range(acts.shape[1])])  # float32, CPU
+
+
+def _mean_of_nonzero(responses):
+    peak, nz = responses.amax(dim=1), (responses > 0).sum(dim=1)
+    mean = responses.sum(dim=1) / nz.clamp_min(1)
+    return torch.where(nz > 0, peak / mean.clamp_min(1e-12), torch.zeros_like(peak))
+
+
+MUTANTS["channel_means"] += [
+    ("[fresh] rebuilds the result from .item(): float32 whatever the input", _means_from_items, "dtype"),
+]
+MUTANTS["peak_to_mean"] += [
+    ("[fresh] averages only the non-zero responses", _mean_of_nonzero, "non-zero responses"),
+]
+
+
+def _top_by_abs(model, images, layer, channel, k):
+    return torch.topk(_scores(model, images, layer, channel, lambda a: a.abs().mean((1, 2))), k).indices
+
+
+def _peak_to_mean_eps(responses):
+    return responses.amax(dim=1) / (responses.mean(dim=1) + 1e-3)
+
+
+MUTANTS["top_activating"] += [
+    ("[fresh] ranks by the mean of absolute values", _top_by_abs, "absolute values"),
+]
+MUTANTS["channel_means"] += [
+    ("[fresh] averages absolute values", lambda acts: acts.abs().mean(dim=(0, 2, 3)), "absolute values"),
+]
+MUTANTS["peak_to_mean"] += [
+    ("[fresh] an epsilon added to every mean", _peak_to_mean_eps, "epsilon"),
+]
+

@@ -165,3 +165,14 @@ def _latent_line_rescaled(z0, z1, n):
 MUTANTS["latent_line"] += [
     ("[fresh] every point rescaled to z0's length", _latent_line_rescaled, "z0's length"),
 ]
+
+
+# Fresh wrong answers, round 3 (issue 21), now caught.
+def _latent_line_step(z0, z1, n):
+    step = (z1 - z0) / (n - 1)  # NaN for n = 1
+    return z0[None] + torch.arange(n)[:, None] * step[None]
+
+
+MUTANTS["latent_line"] += [
+    ("[fresh] a step of (z1 - z0) / (n - 1): NaN for one point", _latent_line_step, "NaN"),
+]

@@ -324,3 +324,55 @@ MUTANTS["rank_correlation"] += [
     ("[learner] the library's attribution.spearman", lambda a, b: attribution.spearman(a, b),
      "attribution.spearman"),
 ]
+
+
+# Fresh wrong answers, round 3 (issue 21), now caught.
+def _delta_first_baseline(attributions, model, images, target, baseline):
+    with torch.no_grad():
+        gap = model(images)[:, target] - model(baseline[:1])[0, target]
+    return attributions.flatten(1).sum(dim=1) - gap
+
+
+MUTANTS["completeness_delta"] += [
+    ("[fresh] one baseline (the first) for every image", _delta_first_baseline, "first baseline"),
+]
+
+
+@torch.no_grad()
+def _occlusion_rows_over_width(model, images, target, window, baseline=0.0):
+    n, _, h, w = images.shape
+    base = model(images)[:, target]
+    out = torch.zeros_like(images)
+    for r in range(0, w, window):  # rows looped over the width: wrong on tall images
+        for c in range(0, w, window):
+            occluded = images.clone()
+            occluded[:, :, r:r + window, c:c + window] = baseline
+            out[:, :, r:r + window, c:c + window] = (base - model(occluded)[:, target])[:, None, None, None]
+    return out
+
+
+def _rank_correlation_tensor(a, b):
+    ra, rb = a.flatten().argsort().argsort().double(), b.flatten().argsort().argsort().double()
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    return (ra * rb).sum() / torch.sqrt((ra**2).sum() * (rb**2).sum())  # a tensor, not a float
+
+
+MUTANTS["occlusion_map"] += [
+    ("[fresh] rows looped over the width: tall images half covered", _occlusion_rows_over_width,
+     "taller than"),
+]
+MUTANTS["rank_correlation"] += [
+    ("[fresh] returns a one-number tensor, not a float", _rank_correlation_tensor, "Python float"),
+]
+
+
+def _saliency_batch_mean(model, images, target):
+    x = images.detach().clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(model(x)[:, target].mean(), x)  # mean: each gradient / N
+    return grad.abs()
+
+
+MUTANTS["saliency_map"] += [
+    ("[fresh] the score averaged over the batch before the gradient", _saliency_batch_mean, "batch size"),
+]
+

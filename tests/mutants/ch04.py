@@ -368,3 +368,13 @@ def _ablate_input_channels(model, layer, channels):
 MUTANTS["ablate_channels"] += [
     ("[fresh] a pre-hook: the layer's input channels zeroed", _ablate_input_channels, "OUTPUT"),
 ]
+
+
+# Fresh wrong answers, round 3 (issue 21), now caught.
+def _split_sign_threshold(w):
+    return (torch.where(w > 1e-3, w, torch.zeros_like(w)), torch.where(w < -1e-3, -w, torch.zeros_like(w)))
+
+
+MUTANTS["split_sign"] += [
+    ("[fresh] weights below 1e-3 in size treated as zero", _split_sign_threshold, "small weights"),
+]

@@ -417,3 +417,17 @@ def _as_model(W):
     with torch.no_grad():
         model.W.copy_(W)
     return model
+
+
+# Fresh wrong answers, round 3 (issue 21), now caught.
+def _dimensionality_norm_threshold(W):
+    norms = W.norm(dim=1)
+    unit = W / norms[:, None].clamp_min(1e-8)
+    overlap = (torch.einsum("imj,imk->ijk", unit, W) ** 2).sum(dim=-1)
+    return torch.where(norms > 0.5, norms**2 / overlap.clamp_min(1e-12), torch.zeros_like(norms))
+
+
+MUTANTS["feature_dimensionality"] += [
+    ("[fresh] features shorter than 0.5 counted as dropped", _dimensionality_norm_threshold,
+     "threshold the norm"),
+]

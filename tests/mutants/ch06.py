@@ -296,3 +296,14 @@ def _one_to_one_rows(corr):
 MUTANTS["one_to_one"] += [
     ("[fresh] solved on corr.T, the row indices returned", _one_to_one_rows, "ROW indices"),
 ]
+
+
+# Fresh wrong answers, round 3 (issue 21), now caught.
+def _partners_as_floats(corr):
+    values, partners = corr.max(dim=1)
+    return partners.float(), values
+
+
+MUTANTS["best_partners"] += [
+    ("[fresh] partner indices returned as floats", _partners_as_floats, "integer indices"),
+]
