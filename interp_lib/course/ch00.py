@@ -42,6 +42,12 @@ def check_channel_means(fn) -> None:
         fail(f"channel_means(acts) for float64 acts returned {got}: keep the input's dtype "
              "(and device). Compute with tensor operations on acts; building a new tensor "
              "from Python numbers (.item(), torch.tensor([...])) loses both.")
+    live = acts.clone().requires_grad_(True)  # as capture(..., detach=False) gives them in a render
+    out = call(fn, live, what="channel_means(acts) for acts that require grad")
+    if not (isinstance(out, torch.Tensor) and out.requires_grad):
+        fail("for activations that require grad your result has no gradient: chapter 1's channel "
+             "objective is this average, and a render climbs its gradient. Compute with torch "
+             "operations on acts (no numpy round trip, no .item()).")
     one = _acts(1, (1, 3, 4, 4))
     out = call(fn, one, what="channel_means(acts) for a batch of one image")
     expect_shape(out, (3,), "channel_means(acts) for acts (1, 3, 4, 4), a batch of one image")
@@ -79,7 +85,11 @@ def check_top_activating(fn) -> None:
                                  descending=True)[:k]
             by_abs = torch.argsort(_scores(net, images, layer, channel,
                                            lambda a: a.abs().mean(dim=(1, 2))), descending=True)[:k]
-            if torch.equal(out, by_max):
+            shifted = torch.argsort(scores, descending=True)[1:k + 1]
+            if len(shifted) == k and torch.equal(out, shifted):
+                hint = ("You skipped the most activating image: the top k are [:k] of the "
+                        "descending order, not [1:k + 1].")
+            elif torch.equal(out, by_max):
                 hint = "You ranked by the maximum over positions; rank by the mean."
             elif layer.startswith("conv") and torch.equal(out, by_abs):
                 hint = (f"You ranked by the mean of absolute values: on the pre-activation layer "

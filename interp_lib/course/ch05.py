@@ -264,13 +264,16 @@ def check_feature_dimensionality(fn) -> None:
                 got, wrong, atol=1e-4):
             fail(message)
     ref_rand = rn**2 / (overlaps**2).sum(-1)
-    shrunk = call(fn, rand * 0.2, what="feature_dimensionality(0.2 * W)")
-    if isinstance(shrunk, torch.Tensor) and shrunk.shape == ref_rand.shape and not torch.allclose(
-            shrunk, ref_rand, atol=1e-4):
-        fail("feature_dimensionality(0.2 * W) differs from feature_dimensionality(W): the measure "
-             "depends only on the features' directions, not their lengths (scale W and both "
-             "||W_j||^2 and the overlaps scale alike). A feature counts as dropped only when "
-             "W_j = 0; do not threshold the norm.")
+    for scale in (0.2, 0.01):
+        shrunk = call(fn, rand * scale, what=f"feature_dimensionality({scale} * W)")
+        if isinstance(shrunk, torch.Tensor) and shrunk.shape == ref_rand.shape and torch.allclose(
+                shrunk, ref_rand, atol=1e-4):
+            continue
+        fail(f"feature_dimensionality({scale} * W) differs from feature_dimensionality(W): the measure "
+                 "depends only on the features' directions, not their lengths (scale W and both "
+                 "||W_j||^2 and the overlaps scale alike). A feature counts as dropped only when "
+                 "W_j = 0 (the reference's cut is a length of 1e-3): do not threshold the norm, "
+                 "or its square, higher.")
     if not torch.isfinite(out).all():
         fail("your result has NaN or infinity: a dropped feature (W_j = 0) has dimensionality 0.")
     expect_close(out, expected, "a pentagon gives 2/5 per feature, an antipodal pair 1/2, a "

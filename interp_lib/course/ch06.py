@@ -42,6 +42,10 @@ def check_centre_gram(fn) -> None:
     K = x @ x.T + 2.0  # an offset, so that forgetting to centre shows
     out = call(fn, K, what="centre_gram(K)")
     expect_shape(out, (7, 7), "centre_gram(K) for K (7, 7)")
+    if isinstance(out, torch.Tensor) and out.dtype != K.dtype:
+        fail(f"centre_gram(K) for a float64 K returned {out.dtype}: keep K's dtype (build H, or "
+             "the means, with dtype=K.dtype and device=K.device), or the centring loses precision "
+             "CKA needs.")
     ref = similarity.centre_gram(K)
     one_side = K - K.mean(dim=0, keepdim=True)
     if torch.allclose(out, one_side) or torch.allclose(out, K - K.mean(dim=1, keepdim=True)):
@@ -267,6 +271,16 @@ def check_one_to_one(fn) -> None:
     ref_p, _ = similarity.one_to_one_matching(rect)
     if abs(float(rect[torch.arange(4), p.long()].sum()) - float(rect[torch.arange(4), ref_p].sum())) > 1e-6:
         fail("with 4 units of A and 7 of B your matching is not the best one.")
+    # Correlations can be negative: a strongly anti-correlated unit is not a good partner.
+    signed = torch.tensor([[0.5, -0.9], [0.4, 0.1]])
+    p, _ = call(fn, signed, what="one_to_one(corr with a negative entry)")
+    if torch.equal(p.long(), torch.tensor([1, 0])):
+        fail("for corr [[0.5, -0.9], [0.4, 0.1]] you paired unit 0 with the unit it is "
+             "anti-correlated with (-0.9): you matched on |corr|. Maximise the signed sum: "
+             "[0, 1] gives 0.6, [1, 0] gives -0.5.")
+    if not torch.equal(p.long(), torch.tensor([0, 1])):
+        fail(f"for corr [[0.5, -0.9], [0.4, 0.1]] the best matching is [0, 1] (sum 0.6); yours "
+             f"is {p.long().tolist()}.")
     relu2 = torch.rand(24, 24, generator=g) * 2 - 1  # relu2 of two conv5 organisms: 24 units each
     expect_fast(fn, _reference_matching, relu2, what="one_to_one",
                 on="the chapter's relu2 (24 units against 24)",
@@ -336,6 +350,11 @@ def check_stitch_step(fn) -> None:
                  gradients=advice)
     second = call(fn, acts, top, stitch, opt, labels, what="stitch_step(...)", learns=(stitch,),
                   gradients=advice)
+    if any(not p.requires_grad for p in top.parameters()):
+        fail("your step switched off requires_grad on B's weights and left them so: B is the "
+             "caller's network, which they may go on training. Leave its parameters as you "
+             "found them and take the gradients of the stitch's parameters alone "
+             "(torch.autograd.grad(loss, list(stitch.parameters()))).")
     if any(p.grad is not None for p in top.parameters()):
         fail("your step left gradients in B's weights (.grad): loss.backward() stores one in "
              "every parameter the loss depends on. Take the gradient of the stitch's "

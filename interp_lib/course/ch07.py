@@ -72,6 +72,19 @@ def check_held_out_accuracy(fn) -> None:
         fail(f"the label is the sign of channel 2, which a linear probe reads perfectly, but your "
              f"accuracy is {acc:.2f}: fit on the training rows' features and labels, in the same "
              "order, and score on the held-out rows.")
+    caller = torch.get_rng_state()  # the grader's own random state, restored below
+    try:
+        torch.manual_seed(123)  # a state no answer's own seeding reproduces by chance
+        state = torch.get_rng_state()
+        call(fn, x, y, test_fraction=0.3, seed=0, what="held_out_accuracy(features, labels)")
+        kept = torch.equal(state, torch.get_rng_state())
+    finally:
+        torch.set_rng_state(caller)
+    if not kept:
+        fail("held_out_accuracy changed torch's global random state (torch.manual_seed, or a "
+             "draw without a generator): the caller's next random numbers now depend on your "
+             "function. Draw the split from a generator of your own, "
+             "torch.randperm(n, generator=torch.Generator().manual_seed(seed)).")
     noise, labels = _noise_task(120, 100, seed=1)
     accs = [_number(fn(noise, labels, test_fraction=0.3, seed=s), "held_out_accuracy")
             for s in range(3)]
@@ -157,6 +170,16 @@ def check_control_labels(fn) -> None:
         fail("with type ids 1000, -3 and 7, rows of one type got different labels: any integers can "
              "name types; loop over types.unique() rather than indexing an array with them.")
     _expect_row_distribution(fn)
+    negative = torch.tensor([-5, -5, -2, -2])
+    call(fn, negative, torch.tensor([0, 1, 0, 1]), seed=0, what="control_labels with type ids -5 and -2")
+    # Types -1 and 6 are different types: over many seeds their labels agree about half the time.
+    wrap = torch.tensor([-1, -1, 6, 6, 0, 0, 3, 3])
+    halves = torch.tensor([0, 0, 1, 1, 0, 0, 1, 1])  # half the rows, and half the types, 1
+    agree = sum(int(fn(wrap, halves, seed=s)[0] == fn(wrap, halves, seed=s)[2]) for s in range(40))
+    if agree >= 36:
+        fail(f"types -1 and 6 got the same control label for {agree} of 40 seeds (independent draws "
+             "agree about half the time): a table indexed by type id wraps -1 round to its last "
+             "entry. Give each of types.unique() its own draw.")
 
 
 def _expect_row_distribution(fn) -> None:
@@ -248,6 +271,49 @@ def check_selectivity(fn) -> None:
     if any(_number(fn(only, labels, types, seed=0), "selectivity") != sel for _ in range(3)):
         fail("the same seed gave a different selectivity: draw the split and the control labels "
              "from generators seeded with `seed`, not from torch's global random state.")
+    _expect_seed_passed_on(fn, only, labels, types)
+    # More features than rows, as a wide layer gives: a probe fits its training rows whatever
+    # their labels, so only held-out rows tell the real task from the control one.
+    g = torch.Generator().manual_seed(9)
+    wide_labels = torch.randint(2, (120,), generator=g)
+    wide = torch.randn(120, 200, generator=g)
+    wide[:, 0] += 3 * wide_labels.float()
+    wide_sel = _selectivity(fn, wide, wide_labels, torch.randint(60, (120,), generator=g),
+                            what="selectivity(features (120, 200), labels, types)")
+    if abs(wide_sel) < 0.02:
+        fail(f"with 200 features for 120 rows your selectivity is {wide_sel:.2f}: both probes "
+             "scored 1.0, as a probe does on the rows it was fitted on. Score each probe on "
+             "held-out rows (your held_out_accuracy), where the real task stays easy and the "
+             "control task falls to chance.")
+
+
+def _expect_seed_passed_on(fn, features, labels, types) -> None:
+    """selectivity(..., seed=s) should draw its control labels with seed s: watch the
+    control_labels the learner's code can call (their own, or the library's)."""
+    seeds: list = []
+
+    def watching(original):
+        def control_labels(*args, **kwargs):
+            seeds.append(kwargs.get("seed", args[2] if len(args) > 2 else None))
+            return original(*args, **kwargs)
+        return control_labels
+
+    scope = getattr(fn, "__globals__", {})
+    own = scope.get("control_labels")
+    library = probes.control_labels
+    try:
+        if callable(own):
+            scope["control_labels"] = watching(own)
+        probes.control_labels = watching(library)
+        call(fn, features, labels, types, seed=3, what="selectivity(..., seed=3)")
+    finally:
+        if callable(own):
+            scope["control_labels"] = own
+        probes.control_labels = library
+    if seeds and 3 not in seeds:
+        fail(f"selectivity(..., seed=3) drew its control labels with seed={seeds[0]}: pass the "
+             "seed on, control_labels(types, labels, seed=seed), so that each seed gives a control "
+             "task of its own.")
 
 
 @check("concept_activation_vector", points=2, twins=["interp_lib.probes.fit_probe"])
@@ -412,6 +478,39 @@ def _conv5(seed: int) -> ConvNet:
     return net.eval()
 
 
+def _half_dead_net() -> torch.nn.Module:
+    """A net whose second ReLU is off everywhere for a blank image (its bias is -1 and it
+    sees only zeros), so the logit's derivative at relu1 is exactly 0 for such images."""
+    from collections import OrderedDict
+    from torch import nn
+    g = torch.Generator().manual_seed(11)
+    net = nn.Sequential(OrderedDict(
+        conv1=nn.Conv2d(3, 4, 3, padding=1), relu1=nn.ReLU(), conv2=nn.Conv2d(4, 4, 3, padding=1),
+        relu2=nn.ReLU(), pool=nn.AdaptiveAvgPool2d(1), flat=nn.Flatten(), fc=nn.Linear(4, 2)))
+    with torch.no_grad():
+        net.conv1.weight.copy_(torch.rand(net.conv1.weight.shape, generator=g) * 0.3)
+        net.conv1.bias.zero_()
+        net.conv2.weight.copy_(torch.rand(net.conv2.weight.shape, generator=g) * 0.3)
+        net.conv2.bias.fill_(-1.0)
+        net.fc.weight.copy_(torch.randn(net.fc.weight.shape, generator=g))
+    return net.eval()
+
+
+def _expect_zero_derivatives_not_counted(fn, g: torch.Generator) -> None:
+    net = _half_dead_net()
+    images = torch.cat([torch.rand(3, 3, 8, 8, generator=g), torch.zeros(3, 3, 8, 8)])
+    what = "tcav_score on 6 images, 3 of them blank (their derivative is exactly 0)"
+    for cav in (torch.randn(4, generator=g) for _ in range(3)):
+        ref = _reference_tcav(net, images, 0, "relu1", cav)
+        got = _number(call(fn, net, images, 0, "relu1", cav, what=what), "tcav_score")
+        if abs(got - (ref + 0.5)) < 1e-6:
+            fail(f"{what}: your score is {got}, the right one {ref}. You counted a derivative of "
+                 "exactly 0 as a rise: the score is the share of images whose derivative is "
+                 "greater than 0 (> 0, not >= 0).")
+        if abs(got - ref) > 1e-6:
+            fail(f"{what}: your score is {got}, expected {ref}.")
+
+
 def _reference_tcav(model, images, target, layer, cav) -> float:
     return _share(probes.directional_derivatives(model, images, target, layer, cav))
 
@@ -440,6 +539,7 @@ def check_tcav_score(fn) -> None:
              f"layer that computes in float32 ({_first_line(e)}): convert it, cav.float() (or "
              "cav.to(a.dtype) inside the edit).")
     _expect_wild_tcav(fn, g)
+    _expect_zero_derivatives_not_counted(fn, g)
     if torch.cuda.is_available():  # where a GPU is, the computation follows the model there
         gpu = copy.deepcopy(net).cuda()
         try:
@@ -624,12 +724,15 @@ def check_unit_cosines(fn) -> None:
              f"has the same cosines as a long one, (0, 0.6, -0.8); yours are "
              f"{[round(v, 3) for v in out.tolist()]}: divide by the norm itself, without adding a "
              "small number to it.")
-    try:
-        result = fn(torch.zeros(3))
-    except ValueError:
-        return
-    except Exception as e:  # any other error is the wrong kind
-        fail(f"a direction of length 0 should raise ValueError in plain words; it raised "
-             f"{type(e).__name__}: {e}")
-    fail(f"a direction of length 0 has no cosine with anything, but you returned {result}: raise a "
-         "ValueError that says so.")
+    for zero, where in ((torch.zeros(3), "a direction of length 0"),
+                        (torch.tensor([[3.0, 4.0, 0.0], [0.0, 0.0, 0.0]]),
+                         "directions (2, 3) whose second row has length 0")):
+        try:
+            result = fn(zero)
+        except ValueError:
+            continue
+        except Exception as e:  # any other error is the wrong kind
+            fail(f"{where} should raise ValueError in plain words; it raised "
+                 f"{type(e).__name__}: {e}")
+        fail(f"{where} has no cosine with anything, but you returned {result}: raise a "
+             "ValueError that says so (whenever any row has length 0, not only when all do).")

@@ -223,6 +223,7 @@ class _ModelState:
     grads: list[torch.Tensor | None]
     modes: list[bool]
     hooks: list[int]
+    trainable: list[bool]
 
 
 def _model_state(model: nn.Module) -> _ModelState:
@@ -233,6 +234,7 @@ def _model_state(model: nn.Module) -> _ModelState:
         [m.training for m in model.modules()],
         [len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
          + len(getattr(m, "_backward_pre_hooks", {})) for m in model.modules()],
+        [p.requires_grad for p in model.parameters()],
     )
 
 
@@ -255,6 +257,11 @@ def _check_model(before: _ModelState, model: nn.Module, what: str, gradients: st
              f"stores a gradient in every weight, and they add up call after call. {gradients}")
     if any(not torch.equal(a, p.detach()) for a, p in zip(before.params, model.parameters())):
         fail(f"{what} changed the model's weights: it must only read them.")
+    if after.trainable != before.trainable:
+        fail(f"{what} switched requires_grad on the model's weights and left it so: the caller "
+             "can no longer train (or take gradients through) the model as before. Leave "
+             "requires_grad as you found it: torch.no_grad() or torch.autograd.grad(score, x) "
+             "give what you need without touching the weights.")
     if after.modes != before.modes:
         fail(f"{what} switched the model between training and eval mode and left it so: "
              "restore the mode you found (or leave it alone).")

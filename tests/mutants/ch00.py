@@ -153,3 +153,19 @@ MUTANTS["peak_to_mean"] += [
     ("[fresh] an epsilon added to every mean", _peak_to_mean_eps, "epsilon"),
 ]
 
+
+def _top_freezes_weights(model, images, layer, channel, k):
+    for p in model.parameters():
+        p.requires_grad_(False)  # "for speed", never restored
+    return torch.topk(_scores(model, images, layer, channel, lambda a: a.mean((1, 2))), k).indices
+
+
+MUTANTS["channel_means"] += [
+    ("[fresh] a numpy round trip: no gradient", lambda acts: torch.tensor(
+        acts.detach().numpy().mean(axis=(0, 2, 3))), "no gradient"),
+]
+MUTANTS["top_activating"] += [
+    ("[fresh] switches off requires_grad on the weights and leaves it", _top_freezes_weights,
+     "requires_grad"),
+]
+

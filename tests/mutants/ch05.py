@@ -431,3 +431,17 @@ MUTANTS["feature_dimensionality"] += [
     ("[fresh] features shorter than 0.5 counted as dropped", _dimensionality_norm_threshold,
      "threshold the norm"),
 ]
+
+
+def _dimensionality_squared_threshold(W):
+    norms = W.norm(dim=1)
+    unit = W / norms[:, None].clamp_min(1e-8)
+    overlap = (torch.einsum("imj,imk->ijk", unit, W) ** 2).sum(dim=-1)
+    return torch.where(norms**2 > 1e-3, norms**2 / overlap.clamp_min(1e-12), torch.zeros_like(norms))
+
+
+MUTANTS["feature_dimensionality"] += [
+    ("[fresh] the cut made on the squared norm: short features dropped", _dimensionality_squared_threshold,
+     "threshold the norm"),
+]
+

@@ -307,3 +307,40 @@ def _partners_as_floats(corr):
 MUTANTS["best_partners"] += [
     ("[fresh] partner indices returned as floats", _partners_as_floats, "integer indices"),
 ]
+
+
+def _one_to_one_abs(corr):
+    from scipy.optimize import linear_sum_assignment
+    rows, cols = linear_sum_assignment(corr.detach().abs().numpy(), maximize=True)  # |corr|
+    partner = torch.as_tensor(cols)
+    return partner, corr[torch.arange(len(partner)), partner]
+
+
+def _stitch_step_freezes_top(acts, top, stitch, optimizer, labels):
+    for p in top.parameters():
+        p.requires_grad_(False)  # and never switched back on
+    loss = nn.functional.cross_entropy(top(stitch(acts)), labels)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+MUTANTS["one_to_one"] += [
+    ("[fresh] matches on |corr|: an anti-correlated unit becomes a partner", _one_to_one_abs, "|corr|"),
+]
+MUTANTS["stitch_step"] += [
+    ("[fresh] freezes B's weights and leaves them frozen", _stitch_step_freezes_top, "requires_grad"),
+]
+
+
+def _centre_gram_float32_h(K):
+    n = K.shape[0]
+    H = torch.eye(n) - torch.ones(n, n) / n  # float32 whatever K is
+    return H @ K.float() @ H
+
+
+MUTANTS["centre_gram"] += [
+    ("[fresh] H built in float32: a float64 K comes back float32", _centre_gram_float32_h, "dtype"),
+]
+

@@ -536,3 +536,73 @@ def _selectivity_types_as_labels(features, labels, types, *, seed=0):
 MUTANTS["selectivity"] += [
     ("[fresh] the control probe predicts the type ids", _selectivity_types_as_labels, "type ids"),
 ]
+
+
+def _control_by_id(types, labels, *, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    table = labels[torch.randint(len(labels), (int(types.max()) + 1,), generator=g)]
+    return table[types]  # -1 wraps round to the last id; all-negative ids fail
+
+
+def _selectivity_on_train(features, labels, types, *, seed=0):
+    on_train = _accuracy(on_train=True)
+    return (on_train(features, labels, seed=seed)
+            - on_train(features, probes.control_labels(types, labels, seed=seed), seed=seed))
+
+
+def _selectivity_seed0_control(features, labels, types, *, seed=0):
+    held_out = _accuracy()
+    fake = probes.control_labels(types, labels, seed=0)  # the same control task for every seed
+    return held_out(features, labels, seed=seed) - held_out(features, fake, seed=seed)
+
+
+def _tcav_counts_zero(model, images, target, layer, cav):
+    t = torch.zeros(len(images), requires_grad=True)
+    t = t.to(images.device)
+
+    def nudge(a):
+        shape = (-1,) + (1,) * (a.ndim - 2)
+        return a + t.view(-1, 1, *shape[1:]) * cav.to(a).view(1, -1, *shape[1:])
+
+    with hooks.eval_mode(model), hooks.edit(model, layer, nudge):
+        logits = model(images)
+    (grad,) = torch.autograd.grad(logits[:, target].sum(), t)
+    return float((grad >= 0).float().mean())  # a derivative of exactly 0 counted as a rise
+
+
+MUTANTS["control_labels"] += [
+    ("[fresh] a table indexed by the type id", _control_by_id, "negative dimension"),
+]
+MUTANTS["selectivity"] += [
+    ("[fresh] both probes scored on their training rows", _selectivity_on_train, "held-out rows"),
+    ("[fresh] the control labels drawn with seed 0 whatever the seed", _selectivity_seed0_control, "seed=0"),
+]
+MUTANTS["tcav_score"] += [
+    ("[fresh] counts a derivative of exactly 0 as a rise", _tcav_counts_zero, "not >= 0"),
+]
+
+
+def _held_out_global_seed(features, labels, *, test_fraction=0.3, seed=0):
+    torch.manual_seed(seed)  # resets the caller's random numbers
+    order = torch.randperm(len(labels))
+    n_test = round(len(labels) * test_fraction)
+    test, train = order[:n_test].numpy(), order[n_test:].numpy()
+    x, y = features.detach().cpu().numpy(), labels.cpu().numpy()
+    return float(LogisticRegression(max_iter=2000).fit(x[train], y[train]).score(x[test], y[test]))
+
+
+def _unit_cosines_all_zero_only(direction):
+    norms = direction.norm(dim=-1, keepdim=True)
+    if (norms == 0).all():  # raises only when every row is zero
+        raise ValueError("a direction of length 0 has no cosine")
+    return direction / norms
+
+
+MUTANTS["held_out_accuracy"] += [
+    ("[fresh] torch.manual_seed(seed): the caller's random state reset", _held_out_global_seed,
+     "global random state"),
+]
+MUTANTS["unit_cosines"] += [
+    ("[fresh] raises only when every direction has length 0", _unit_cosines_all_zero_only, "any row"),
+]
+
