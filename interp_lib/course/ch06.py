@@ -350,11 +350,6 @@ def check_stitch_step(fn) -> None:
                  gradients=advice)
     second = call(fn, acts, top, stitch, opt, labels, what="stitch_step(...)", learns=(stitch,),
                   gradients=advice)
-    if any(not p.requires_grad for p in top.parameters()):
-        fail("your step switched off requires_grad on B's weights and left them so: B is the "
-             "caller's network, which they may go on training. Leave its parameters as you "
-             "found them and take the gradients of the stitch's parameters alone "
-             "(torch.autograd.grad(loss, list(stitch.parameters()))).")
     if any(p.grad is not None for p in top.parameters()):
         fail("your step left gradients in B's weights (.grad): loss.backward() stores one in "
              "every parameter the loss depends on. Take the gradient of the stitch's "
